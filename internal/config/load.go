@@ -76,7 +76,10 @@ func Parse(name string, data []byte) (*Config, error) {
 			l.add(0, "", "the file is empty; see the README's config reference")
 			return nil, l.errs()
 		}
-		l.add(yamlErrLine(err), "", "malformed YAML: "+strings.TrimPrefix(err.Error(), "yaml: "))
+		line := yamlErrLine(err)
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line))
+		l.add(line, "", "malformed YAML: "+msg)
 		return nil, l.errs()
 	}
 	var extra yaml.Node
@@ -88,9 +91,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		root = root.Content[0]
 	}
 	l.walk(root, reflect.TypeOf(Config{}), "")
-	if len(l.problems) > 0 {
-		return nil, l.errs()
-	}
+	// The walk blanked what it could not use, so decoding goes on and the
+	// meaning is checked too: the user sees every problem in one go.
 	var cfg Config
 	if err := root.Decode(&cfg); err != nil {
 		// The walk checked every scalar, so this is unexpected; still report it.
@@ -109,7 +111,28 @@ func Parse(name string, data []byte) (*Config, error) {
 type loader struct {
 	file     string
 	lines    map[string]int // field path -> line
+	broken   []string       // field paths with a structural problem
 	problems []Problem
+}
+
+// bad records a structural problem at path and blanks the node so that
+// decoding can go on; checks of meaning then stay quiet about that path.
+func (l *loader) bad(n *yaml.Node, path, format string, args ...any) {
+	l.at(path, format, args...)
+	l.broken = append(l.broken, path)
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+}
+
+// isBroken reports whether field is, or is inside or around, a path that
+// already has a structural problem.
+func (l *loader) isBroken(field string) bool {
+	for _, b := range l.broken {
+		if field == b || strings.HasPrefix(field, b+".") || strings.HasPrefix(field, b+"[") ||
+			strings.HasPrefix(b, field+".") || strings.HasPrefix(b, field+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loader) add(line int, field, msg string) {
@@ -119,6 +142,9 @@ func (l *loader) add(line int, field, msg string) {
 // at reports a problem on a field path, using the line recorded for the
 // longest known prefix of the path.
 func (l *loader) at(field, format string, args ...any) {
+	if l.isBroken(field) {
+		return
+	}
 	l.add(l.lineOf(field), field, fmt.Sprintf(format, args...))
 }
 
@@ -146,8 +172,14 @@ var durationType = reflect.TypeOf(Duration(0))
 // walk checks a YAML node against the Go type it will decode into: unknown
 // fields, wrong kinds and unparsable scalars are problems with their line.
 func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
+	if path != "" {
+		l.lines[path] = n.Line
+	}
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		// Aliases can expand exponentially or refer to themselves; a config
+		// is small enough to write out.
+		l.bad(n, path, "YAML aliases (*%s) are not supported in holdfast configs; write the value out", n.Value)
+		return
 	}
 	if path != "" {
 		l.lines[path] = n.Line
@@ -168,38 +200,41 @@ func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch {
 	case t == durationType:
 		if n.Kind != yaml.ScalarNode {
-			l.at(path, "want a duration such as 2s, got %s", kindName(n))
+			l.bad(n, path, "want a duration such as 2s, got %s", kindName(n))
 			return
 		}
 		if _, err := parseDuration(n.Value); err != nil {
-			l.at(path, "%v", err)
+			l.bad(n, path, "%v", err)
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			l.at(path, "want a mapping of fields, got %s", kindName(n))
+			l.bad(n, path, "want a mapping of fields, got %s", kindName(n))
 			return
 		}
 		fields := yamlFields(t)
 		seen := map[string]bool{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			child := joinPath(path, k.Value)
-			l.lines[child] = k.Line
 			if seen[k.Value] {
 				l.add(k.Line, child, "set twice; keep one")
 				continue
 			}
 			seen[k.Value] = true
+			l.lines[child] = k.Line
 			f, ok := fields[k.Value]
 			if !ok {
 				l.add(k.Line, child, fmt.Sprintf("unknown field in %s; known fields: %s", what, strings.Join(sortedKeys(fields), ", ")))
 				continue
 			}
 			l.walk(v, f.Type, child)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			l.at(path, "want a list, got %s", kindName(n))
+			l.bad(n, path, "want a list, got %s", kindName(n))
 			return
 		}
 		for i, item := range n.Content {
@@ -207,18 +242,27 @@ func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			l.at(path, "want a mapping, got %s", kindName(n))
+			l.bad(n, path, "want a mapping, got %s", kindName(n))
 			return
 		}
+		seen := map[string]bool{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			child := path + "." + k.Value
+			if seen[k.Value] {
+				l.add(k.Line, child, "set twice; keep one")
+				continue
+			}
+			seen[k.Value] = true
 			l.lines[child] = k.Line
 			l.walk(v, t.Elem(), child)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	default:
 		if n.Kind != yaml.ScalarNode {
-			l.at(path, "want a %s, got %s", t.Kind(), kindName(n))
+			l.bad(n, path, "want a %s, got %s", t.Kind(), kindName(n))
 			return
 		}
 		l.checkScalar(n, t, path)
@@ -229,18 +273,18 @@ func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Bool:
 		if n.Tag != "!!bool" {
-			l.at(path, "want true or false, got %q", n.Value)
+			l.bad(n, path, "want true or false, got %q", n.Value)
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		if _, err := strconv.ParseInt(n.Value, 0, t.Bits()); err != nil || n.Tag != "!!int" {
-			l.at(path, "want a whole number, got %q", n.Value)
+			l.bad(n, path, "want a whole number, got %q", n.Value)
 		}
 	case reflect.String:
 		if n.Tag == "!!null" {
 			return
 		}
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!bool" {
-			l.at(path, "want a string, got %s", kindName(n))
+			l.bad(n, path, "want a string, got %s", kindName(n))
 		}
 	}
 }
