@@ -27,6 +27,7 @@ type Change struct {
 type ChangeQuery struct {
 	Kind    string
 	Subject string
+	Action  string
 	Since   time.Time
 	Limit   int // default 100, newest first
 }
@@ -73,6 +74,10 @@ func (s *Store) Changes(ctx context.Context, q ChangeQuery) ([]Change, error) {
 	if q.Subject != "" {
 		where = append(where, "subject = ?")
 		args = append(args, q.Subject)
+	}
+	if q.Action != "" {
+		where = append(where, "action = ?")
+		args = append(args, q.Action)
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "at >= ?")

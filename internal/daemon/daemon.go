@@ -1,0 +1,297 @@
+// Package daemon wires a Config into running components: the state store,
+// the flag service, the gateway and its listeners, telemetry and the admin
+// API. Reload builds and validates the whole new configuration before it
+// replaces the running one; an invalid one changes nothing.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"holdfast/internal/api"
+	"holdfast/internal/config"
+	"holdfast/internal/flags"
+	"holdfast/internal/gateway"
+	"holdfast/internal/state"
+	"holdfast/internal/telemetry"
+)
+
+// Options are the daemon's non-config dependencies.
+type Options struct {
+	Logger  *slog.Logger
+	Out     io.Writer // where startup lines go (addresses, token file)
+	Version string
+}
+
+// Daemon is a running holdfast.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	mu        sync.Mutex // serialises Start, Reload and Shutdown
+	cfg       *config.Config
+	store     *state.Store
+	flags     *flags.Service
+	tel       *telemetry.Telemetry
+	handler   *gateway.Handler
+	listeners map[string]*listener // by listener name
+	accessLog *telemetry.AsyncWriter
+	logFile   *os.File
+	admin     *http.Server
+	adminAddr string
+	tokenFile string
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    bool
+}
+
+// New returns a daemon for cfg; nothing runs until Start.
+func New(cfg *config.Config, opts Options) *Daemon {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	return &Daemon{opts: opts, log: opts.Logger, cfg: cfg, listeners: map[string]*listener{}}
+}
+
+// Start opens the store, creates the token, syncs flags and starts the
+// gateway listeners and the admin API.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started = time.Now()
+	defer func() {
+		if err != nil {
+			d.shutdownLocked(context.Background())
+		}
+	}()
+	cfg := d.cfg
+	if d.store, err = state.Open(ctx, cfg.DataDir); err != nil {
+		return err
+	}
+	d.tokenFile = cfg.Admin.TokenFile
+	if d.tokenFile == "" {
+		d.tokenFile = filepath.Join(cfg.DataDir, "admin.token")
+	}
+	token, created, err := api.EnsureToken(d.tokenFile)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(d.opts.Out, "holdfast: created admin token in %s (mode 0600)\n", d.tokenFile)
+	} else {
+		fmt.Fprintf(d.opts.Out, "holdfast: admin token in %s\n", d.tokenFile)
+	}
+
+	d.flags = flags.New(d.store, d.log)
+	if err := d.flags.Sync(ctx, cfg.Flags); err != nil {
+		return err
+	}
+	d.tel = telemetry.New()
+	if err := d.openAccessLog(cfg); err != nil {
+		return err
+	}
+	gw, err := d.buildGateway(cfg)
+	if err != nil {
+		return err
+	}
+	d.handler = gateway.NewHandler(gw)
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.baseCtx, d.cancel = runCtx, cancel
+	gw.Start(runCtx)
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.flags.Run(runCtx, 500*time.Millisecond) }()
+
+	for _, lc := range cfg.Listeners {
+		ln, err := d.openListener(lc, cfg.Limits)
+		if err != nil {
+			return err
+		}
+		d.listeners[lc.Name] = ln
+		ln.serve(d.log)
+		fmt.Fprintf(d.opts.Out, "holdfast: gateway listener %s on %s://%s\n", lc.Name, ln.scheme(), ln.addr())
+	}
+
+	srv := &api.Server{
+		Token:   token,
+		Flags:   d.flags,
+		Ledger:  d.store,
+		Reload:  d.Reload,
+		Status:  d.Status,
+		Metrics: d.tel.Handler(),
+		Logger:  d.log,
+	}
+	aln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listener %s: %w", cfg.Admin.Listen, err)
+	}
+	d.adminAddr = aln.Addr().String()
+	d.admin = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() {
+		if err := d.admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("admin API stopped", "err", err)
+		}
+	}()
+	fmt.Fprintf(d.opts.Out, "holdfast: admin API on http://%s\n", d.adminAddr)
+	return nil
+}
+
+func (d *Daemon) buildGateway(cfg *config.Config) (*gateway.Gateway, error) {
+	var al io.Writer
+	if d.accessLog != nil {
+		al = d.accessLog
+	}
+	return gateway.New(cfg, gateway.Options{
+		Flags:     d.flags,
+		Recorder:  d.tel,
+		AccessLog: al,
+		Logger:    d.log,
+	})
+}
+
+func (d *Daemon) openAccessLog(cfg *config.Config) error {
+	var w io.Writer
+	switch p := cfg.AccessLog.Path; p {
+	case "off":
+		return nil
+	case "stdout":
+		w = os.Stdout
+	case "stderr":
+		w = os.Stderr
+	default:
+		if p == "" {
+			p = filepath.Join(cfg.DataDir, "access.log")
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open access log: %w", err)
+		}
+		d.logFile = f
+		w = f
+	}
+	d.accessLog = telemetry.NewAsyncWriter(w)
+	return nil
+}
+
+// AdminAddr is the admin API's address once started.
+func (d *Daemon) AdminAddr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.adminAddr
+}
+
+// ListenerAddrs maps listener names to their addresses.
+func (d *Daemon) ListenerAddrs() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]string{}
+	for name, ln := range d.listeners {
+		out[name] = ln.addr()
+	}
+	return out
+}
+
+// TokenFile is where the admin token is kept.
+func (d *Daemon) TokenFile() string { return d.tokenFile }
+
+// Config returns the running config.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Status is the document GET /api/v1/status returns.
+func (d *Daemon) Status() any {
+	d.mu.Lock()
+	cfg, h := d.cfg, d.handler
+	ls := map[string]string{}
+	for name, ln := range d.listeners {
+		ls[name] = ln.scheme() + "://" + ln.addr()
+	}
+	d.mu.Unlock()
+	var routes any
+	if h != nil {
+		routes = h.Current().Status()
+	}
+	return map[string]any{
+		"version":     d.opts.Version,
+		"started_at":  d.started.UTC(),
+		"config_file": cfg.File,
+		"data_dir":    cfg.DataDir,
+		"admin":       d.adminAddr,
+		"listeners":   ls,
+		"routes":      routes,
+		"flags":       d.flags.List(),
+	}
+}
+
+// Shutdown stops accepting requests, drains in-flight ones (bounded by ctx
+// and limits.shutdown_timeout), and closes everything. It is idempotent.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.shutdownLocked(ctx)
+}
+
+func (d *Daemon) shutdownLocked(ctx context.Context) error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	timeout := d.cfg.Limits.ShutdownTimeout.D()
+	if timeout <= 0 {
+		timeout = config.DefaultShutdownTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	errs := make([]error, 0, len(d.listeners))
+	var emu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ln := range d.listeners {
+		wg.Add(1)
+		go func(ln *listener) {
+			defer wg.Done()
+			if err := ln.shutdown(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		}(ln)
+	}
+	wg.Wait()
+	if d.admin != nil {
+		d.admin.Shutdown(ctx)
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+	if d.handler != nil {
+		d.handler.Current().Close()
+	}
+	if d.accessLog != nil {
+		d.accessLog.Close()
+	}
+	if d.logFile != nil {
+		d.logFile.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+	return errors.Join(errs...)
+}

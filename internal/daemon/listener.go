@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"holdfast/internal/config"
+)
+
+// listener is one gateway front door: a net.Listener and its http.Server.
+type listener struct {
+	cfg  config.Listener
+	ln   net.Listener
+	srv  *http.Server
+	cert *certReloader // nil for plain listeners
+	done chan struct{}
+}
+
+func (d *Daemon) openListener(lc config.Listener, lim config.Limits) (*listener, error) {
+	l := &listener{cfg: lc, done: make(chan struct{})}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	var tlsCfg *tls.Config
+	if lc.TLS != nil {
+		cr, err := newCertReloader(lc.TLS.CertFile, lc.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		l.cert = cr
+		protocols.SetHTTP2(true)
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cr.get, NextProtos: []string{"h2", "http/1.1"}}
+	} else if lc.H2C {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	ln, err := net.Listen("tcp", lc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s on %s: %w", lc.Name, lc.Listen, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	l.ln = ln
+	l.srv = &http.Server{
+		Handler:           d.handler,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		Protocols:         protocols,
+		TLSConfig:         tlsCfg,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	return l, nil
+}
+
+func (l *listener) serve(log *slog.Logger) {
+	go func() {
+		defer close(l.done)
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("listener stopped", "listener", l.cfg.Name, "err", err)
+		}
+	}()
+}
+
+func (l *listener) addr() string { return l.ln.Addr().String() }
+
+func (l *listener) scheme() string {
+	if l.cfg.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// shutdown stops accepting and waits for in-flight requests.
+func (l *listener) shutdown(ctx context.Context) error {
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		l.srv.Close()
+	}
+	return err
+}
+
+// sameSocket reports whether two listener configs can share one socket.
+func sameSocket(a, b config.Listener) bool {
+	return a.Listen == b.Listen && (a.TLS == nil) == (b.TLS == nil) && a.H2C == b.H2C
+}
+
+// certReloader serves a certificate from files, re-reading them when their
+// modification time changes (checked at most once a second), so a renewed
+// certificate is used without a restart. A broken new pair keeps the old one.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	modCert time.Time
+	modKey  time.Time
+	checked time.Time
+}
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	c := &certReloader{certFile: certFile, keyFile: keyFile}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *certReloader) load() error {
+	ci, err := os.Stat(c.certFile)
+	if err != nil {
+		return fmt.Errorf("tls.cert_file: %w", err)
+	}
+	ki, err := os.Stat(c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls.key_file: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("load certificate %s with key %s: %w", c.certFile, c.keyFile, err)
+	}
+	c.cert, c.modCert, c.modKey = &cert, ci.ModTime(), ki.ModTime()
+	return nil
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); now.Sub(c.checked) >= time.Second {
+		c.checked = now
+		ci, err1 := os.Stat(c.certFile)
+		ki, err2 := os.Stat(c.keyFile)
+		if err1 == nil && err2 == nil && (!ci.ModTime().Equal(c.modCert) || !ki.ModTime().Equal(c.modKey)) {
+			old := c.cert
+			if err := c.load(); err != nil {
+				c.cert = old // keep serving the last good pair
+			}
+		}
+	}
+	return c.cert, nil
+}
