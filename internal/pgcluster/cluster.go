@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -109,12 +110,15 @@ func (o Options) withDefaults() (Options, error) {
 	if err := validateSettings(o.Settings); err != nil {
 		return o, fmt.Errorf("Options.%w", err)
 	}
-	if o.Binaries == (Binaries{}) {
+	switch {
+	case o.Binaries == (Binaries{}):
 		b, err := FindBinaries()
 		if err != nil {
 			return o, err
 		}
 		o.Binaries = b
+	case o.Binaries.Initdb == "" || o.Binaries.Postgres == "":
+		return o, errors.New("Options.Binaries: set both Initdb and Postgres, or neither to find them")
 	}
 	return o, nil
 }
@@ -204,7 +208,14 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	cmd.Dir = c.dir
 	cmd.Env = serverEnv()
 	cmd.SysProcAttr = sysProcAttr(c.acct)
+	// On timeout, kill initdb's whole group: it runs postgres in bootstrap
+	// mode as a child.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("initdb (%s) did not finish before the start deadline (%w, Options.StartTimeout %v); its output:\n%s",
+			c.opts.Binaries.Initdb, ctx.Err(), c.opts.StartTimeout, tail(string(out), 20))
+	}
 	if err != nil {
 		return fmt.Errorf("initdb (%s): %w\n%s", c.opts.Binaries.Initdb, err, tail(string(out), 20))
 	}

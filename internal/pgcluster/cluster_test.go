@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ func TestFindBinaries(t *testing.T) {
 }
 
 func TestStartStop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
@@ -72,17 +74,28 @@ func TestStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	var user, db, maxConns, fsync string
+	var who, db, maxConns, fsync string
 	err = conn.QueryRow(ctx, "SELECT current_user, current_database(), current_setting('max_connections'), current_setting('fsync')").
-		Scan(&user, &db, &maxConns, &fsync)
+		Scan(&who, &db, &maxConns, &fsync)
 	if err != nil {
 		t.Fatalf("query: %v", err)
 	}
-	if got, want := []string{user, db, maxConns, fsync}, []string{"holdfast", "holdfast", "100", "off"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := []string{who, db, maxConns, fsync}, []string{"holdfast", "holdfast", "100", "off"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("user, db, max_connections, fsync = %v, want %v", got, want)
 	}
 	conn.Close(ctx)
 
+	wantUID := os.Geteuid()
+	if wantUID == 0 {
+		u, err := user.Lookup(pgcluster.DefaultRunAs)
+		if err != nil {
+			t.Fatalf("running as root, but no %s user: %v", pgcluster.DefaultRunAs, err)
+		}
+		wantUID, _ = strconv.Atoi(u.Uid)
+	}
+	if got := processUID(t, pid); got != wantUID {
+		t.Errorf("postmaster runs as uid %d, want %d", got, wantUID)
+	}
 	if _, err := os.Stat(c.LogPath()); err != nil {
 		t.Errorf("log file: %v", err)
 	}
@@ -101,6 +114,7 @@ func TestStartStop(t *testing.T) {
 }
 
 func TestStartOptions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{
 		User:           "boss",
@@ -131,6 +145,7 @@ func TestStartOptions(t *testing.T) {
 }
 
 func TestStartRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts pgcluster.Options
@@ -138,6 +153,7 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}{
 		{"negative max connections", pgcluster.Options{MaxConnections: -1}, "Options.MaxConnections"},
 		{"bad setting name", pgcluster.Options{Settings: map[string]string{"x = 1\nfsync": "on"}}, "Settings["},
+		{"half the binaries", pgcluster.Options{Binaries: pgcluster.Binaries{Initdb: "/usr/bin/true"}}, "Options.Binaries"},
 		{"missing binaries", pgcluster.Options{Binaries: pgcluster.Binaries{Initdb: "/nope/initdb", Postgres: "/nope/postgres"}}, "initdb"},
 	}
 	for _, tt := range tests {
@@ -150,35 +166,44 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// A server that cannot start reports its log and leaves nothing behind.
+// A cluster that cannot start says why and leaves nothing behind.
 func TestStartFailureCleansUp(t *testing.T) {
-	base, err := os.MkdirTemp("", "pgcluster-test-*")
-	if err != nil {
-		t.Fatal(err)
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts pgcluster.Options
+		want string
+	}{
+		{"server rejects its config", pgcluster.Options{Settings: map[string]string{"shared_buffers": "lots"}}, `invalid value for parameter "shared_buffers"`},
+		{"start deadline", pgcluster.Options{StartTimeout: 50 * time.Millisecond}, "start deadline"},
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil { // the server's account must enter it
-		t.Fatal(err)
-	}
-	_, err = pgcluster.Start(context.Background(), pgcluster.Options{
-		BaseDir:  base,
-		Settings: map[string]string{"shared_buffers": "lots"},
-	})
-	if err == nil {
-		t.Fatal("Start with shared_buffers=lots succeeded")
-	}
-	if !strings.Contains(err.Error(), "shared_buffers") {
-		t.Errorf("error does not quote the server log: %v", err)
-	}
-	entries, _ := os.ReadDir(base)
-	if len(entries) != 0 {
-		t.Errorf("left behind in %s: %v", base, entries)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, err := os.MkdirTemp("", "pgcluster-test-*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(base) })
+			if err := os.Chmod(base, 0o755); err != nil { // the server's account must enter it
+				t.Fatal(err)
+			}
+			tt.opts.BaseDir = base
+			_, err = pgcluster.Start(context.Background(), tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Start error = %v, want it to mention %q", err, tt.want)
+			}
+			entries, _ := os.ReadDir(base)
+			if len(entries) != 0 {
+				t.Errorf("left behind in %s: %v", base, entries)
+			}
+		})
 	}
 }
 
 // As root, a base dir the server's account cannot enter is refused with a
 // message that says what to do.
 func TestStartUntraversableBaseDir(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Log("not root: the server runs as us and can enter any dir we can; checking that Start works in a 0700 dir")
 		c, err := pgcluster.Start(context.Background(), pgcluster.Options{BaseDir: t.TempDir()})
@@ -196,6 +221,52 @@ func TestStartUntraversableBaseDir(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot enter") || !strings.Contains(err.Error(), "TMPDIR") {
 		t.Fatalf("Start error = %v, want it to say the dir cannot be entered and to set TMPDIR", err)
 	}
+}
+
+// As root, Options.RunAs picks the server's account.
+func TestRunAs(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Log("not root: RunAs is ignored and the server runs as us; TestStartStop covers that")
+		return
+	}
+	c, err := pgcluster.Start(context.Background(), pgcluster.Options{RunAs: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := processUID(t, c.PID()), u.Uid; strconv.Itoa(got) != want {
+		t.Errorf("postmaster runs as uid %d, want %s (nobody)", got, want)
+	}
+
+	_, err = pgcluster.Start(context.Background(), pgcluster.Options{RunAs: "no-such-user-here"})
+	if !errors.Is(err, pgcluster.ErrRunAsRoot) || !strings.Contains(err.Error(), "useradd --system") {
+		t.Errorf("Start as a missing user: %v, want ErrRunAsRoot saying how to create one", err)
+	}
+}
+
+// processUID is the real uid of process pid.
+func processUID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			uid, err := strconv.Atoi(strings.Fields(rest)[0])
+			if err != nil {
+				t.Fatalf("parse %q: %v", line, err)
+			}
+			return uid
+		}
+	}
+	t.Fatalf("no Uid line in /proc/%d/status", pid)
+	return -1
 }
 
 const helperEnv = "PGCLUSTER_TEST_HELPER"
@@ -216,6 +287,7 @@ func TestHelperProcess(t *testing.T) {
 }
 
 func TestServerDiesWithParent(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	out, err := cmd.StdoutPipe()

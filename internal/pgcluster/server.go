@@ -99,15 +99,15 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		case <-c.server.exited:
 			timer.Stop()
 			log := c.logTail(30)
-			err := fmt.Errorf("postgres exited during start (%v); log %s:\n%s", c.server.waitErr, c.logPath, log)
+			err := fmt.Errorf("postgres exited during start (%v); end of its log:\n%s", c.server.waitErr, log)
 			if strings.Contains(log, "could not bind") || strings.Contains(log, "could not create any TCP/IP sockets") {
 				return fmt.Errorf("%w: %w", errPortTaken, err)
 			}
 			return err
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("postgres did not accept connections on port %d within %v (last error: %v); log %s:\n%s",
-				c.port, c.opts.StartTimeout, last, c.logPath, c.logTail(30))
+			return fmt.Errorf("postgres did not accept connections on port %d before the start deadline (%v, Options.StartTimeout %v; last error: %v); end of its log:\n%s",
+				c.port, ctx.Err(), c.opts.StartTimeout, last, c.logTail(30))
 		case <-timer.C:
 		}
 		delay = min(2*delay, 100*time.Millisecond)
