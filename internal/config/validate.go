@@ -54,6 +54,9 @@ func (c *Config) applyDefaults() {
 			}
 			if h.Timeout == 0 {
 				h.Timeout = Duration(DefaultHealthTimeout)
+				if h.Interval > 0 && h.Timeout > h.Interval {
+					h.Timeout = h.Interval
+				}
 			}
 			if h.HealthyThreshold == 0 {
 				h.HealthyThreshold = DefaultHealthyThreshold

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Gateway throughput and p99, side by side in one run, with wrk against the
+# same upstream (an nginx that answers a fixed JSON body):
+#   direct      wrk -> upstream
+#   nginx       wrk -> nginx reverse proxy -> upstream
+#   caddy       wrk -> caddy reverse_proxy  -> upstream
+#   holdfast    wrk -> holdfast serve (kill switch + telemetry + access log on) -> upstream
+# Prints requests/s and p99 for each and holdfast's ratios to nginx and Caddy.
+#
+#   bash bench/gateway.sh                # 10 s per run, 64 connections, 2 wrk threads
+#   DURATION=20s CONNS=128 ROUNDS=3 bash bench/gateway.sh
+#
+# Everything listens on 127.0.0.1 and every run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-1}
+WORKERS=${WORKERS:-auto}   # nginx worker_processes; GOMAXPROCS for holdfast is the default
+BASE_PORT=${BASE_PORT:-18480}
+UP=$((BASE_PORT)); NGX=$((BASE_PORT+1)); CAD=$((BASE_PORT+2)); HF=$((BASE_PORT+3)); HFA=$((BASE_PORT+4)); CADA=$((BASE_PORT+5))
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v caddy >/dev/null || missing+=(caddy)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "bench: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2; exit 1
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d /tmp/holdfast-bench-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+go build -o "$work/holdfast" ./cmd/holdfast
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench: nothing listening on 127.0.0.1:$1" >&2; exit 1
+}
+
+nginx_conf() { # $1 = name, $2 = server block
+  mkdir -p "$work/$1"
+  cat > "$work/$1/nginx.conf" <<EOF
+worker_processes $WORKERS;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $work/$1/body; proxy_temp_path $work/$1/proxy;
+  fastcgi_temp_path $work/$1/fcgi; uwsgi_temp_path $work/$1/uwsgi; scgi_temp_path $work/$1/scgi;
+  $2
+}
+EOF
+}
+
+# The upstream: a fixed JSON body, no logging.
+nginx_conf upstream "access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '{\"orders\":[{\"id\":1,\"customer_id\":1,\"total_cents\":4200}]}'; } }"
+"$NGINX" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" & pids+=($!)
+
+# nginx as a plain reverse proxy, with a buffered access log like holdfast's.
+nginx_conf proxy "log_format main '\$remote_addr [\$time_local] \"\$request\" \$status \$body_bytes_sent \$request_time';
+  access_log $work/proxy/access.log main buffer=64k flush=1s; keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
+"$NGINX" -c "$work/proxy/nginx.conf" -e "$work/proxy/error.log" & pids+=($!)
+
+# Caddy as a plain reverse proxy.
+cat > "$work/Caddyfile" <<EOF
+{
+  admin 127.0.0.1:$CADA
+  auto_https off
+  persist_config off
+}
+http://127.0.0.1:$CAD {
+  reverse_proxy 127.0.0.1:$UP
+}
+EOF
+HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 & pids+=($!)
+
+# holdfast with a kill switch, telemetry and its JSON access log on.
+mkdir -p "$work/hf"
+cat > "$work/hf/holdfast.yaml" <<EOF
+data_dir: $work/hf/data
+admin:
+  listen: 127.0.0.1:$HFA
+listeners:
+  - name: public
+    listen: 127.0.0.1:$HF
+upstreams:
+  - name: real
+    url: http://127.0.0.1:$UP
+  - name: mock
+    url: http://127.0.0.1:$UP
+flags:
+  - name: real-on
+routes:
+  - name: orders
+    targets:
+      - upstream: real
+        weight: 1
+    kill_switch: real-on
+    fallback:
+      upstream: mock
+EOF
+"$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >"$work/hf/out.log" 2>&1 & pids+=($!)
+
+for p in $UP $NGX $CAD $HF; do wait_port "$p"; done
+curl -fsS "http://127.0.0.1:$HF/" >/dev/null
+
+# run NAME PORT -> "rps p99_ms"
+run() {
+  local out rps p99
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/orders" 2>&1)
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered non-2xx:" >&2; echo "$out" >&2; exit 1; fi
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; printf "%.2f", v}' <<<"$out")
+  echo "$rps $p99"
+}
+
+declare -A best_rps best_p99
+targets=(direct:$UP nginx:$NGX caddy:$CAD holdfast:$HF)
+for t in "${targets[@]}"; do run "${t%%:*}" "${t##*:}" >/dev/null; done # warm-up, discarded
+for r in $(seq 1 "$ROUNDS"); do
+  for t in "${targets[@]}"; do
+    name=${t%%:*}; port=${t##*:}
+    read -r rps p99 < <(run "$name" "$port")
+    echo "round $r: $name $rps req/s p99 ${p99} ms" >&2
+    if [ -z "${best_rps[$name]:-}" ] || awk "BEGIN{exit !($rps > ${best_rps[$name]})}"; then
+      best_rps[$name]=$rps; best_p99[$name]=$p99
+    fi
+  done
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, best of $ROUNDS round(s), $(nproc) cores, all on 127.0.0.1"
+printf '%-10s %12s %10s\n' target "req/s" "p99 ms"
+for t in "${targets[@]}"; do
+  name=${t%%:*}
+  printf '%-10s %12s %10s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}"
+done
+awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v c="${best_rps[caddy]}" \
+  'BEGIN { printf "holdfast/nginx throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/c }'
+lines=$(wc -l < "$work/hf/data/access.log" 2>/dev/null || echo 0)
+echo "holdfast access log lines written: $lines"
