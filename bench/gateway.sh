@@ -87,7 +87,6 @@ cat > "$work/Caddyfile" <<EOF
 {
   admin 127.0.0.1:$CADA
   auto_https off
-  persist_config off
 }
 http://127.0.0.1:$CAD {
   reverse_proxy 127.0.0.1:$UP

@@ -104,6 +104,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.openAccessLog(cfg); err != nil {
 		return err
 	}
+	if d.accessLog != nil {
+		d.tel.TrackAccessLog(d.accessLog)
+	}
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"holdfast/internal/config"
+)
+
+// countingRecorder is the smallest Recorder: one atomic add per Observe,
+// about what a real one costs without Prometheus.
+type countingRecorder struct{ n atomic.Int64 }
+
+func (c *countingRecorder) Target(string, string) TargetRecorder { return c }
+func (c *countingRecorder) Observe(int, ErrKind, time.Duration)  { c.n.Add(1) }
+
+type constFlags struct{}
+
+func (constFlags) Bool(string, string) (bool, bool) { return true, true }
+
+func benchGateway(b *testing.B, balance string) *Gateway {
+	b.Helper()
+	hashKey := ""
+	if balance == config.BalanceHash {
+		hashKey = "header:X-User"
+	}
+	cfg := &config.Config{
+		Upstreams: []config.Upstream{{Name: "real", URL: "http://127.0.0.1:1"}, {Name: "mock", URL: "http://127.0.0.1:2"}, {Name: "canary", URL: "http://127.0.0.1:3"}},
+		Flags:     []config.Flag{{Name: "orders-real"}},
+		Routes: []config.Route{
+			{Name: "health", Match: config.Match{PathPrefix: "/healthz"}, Targets: []config.Target{{Upstream: "real", Weight: 1}}},
+			{Name: "admin", Match: config.Match{Host: "admin.example.com", PathPrefix: "/"}, Targets: []config.Target{{Upstream: "real", Weight: 1}}},
+			{
+				Name: "orders", Match: config.Match{PathPrefix: "/orders", Methods: []string{"GET", "POST"}},
+				Targets: []config.Target{{Upstream: "real", Weight: 90}, {Upstream: "canary", Weight: 10}},
+				Balance: balance, HashKey: hashKey, KillSwitch: "orders-real",
+				Fallback: &config.Fallback{Upstream: "mock"},
+			},
+		},
+	}
+	g, err := New(cfg, Options{Flags: constFlags{}, Recorder: &countingRecorder{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close() })
+	return g
+}
+
+// BenchmarkRouteSelect is the gateway's own work per request without the
+// network: path cleaning, route matching, client key, kill-switch lookup,
+// target choice and one Observe.
+func BenchmarkRouteSelect(b *testing.B) {
+	for _, balance := range []string{config.BalanceRoundRobin, config.BalanceHash} {
+		b.Run(balance, func(b *testing.B) {
+			g := benchGateway(b, balance)
+			r := httptest.NewRequest(http.MethodGet, "http://shop.example.com/orders/42?x=1", nil)
+			r.Header.Set("X-User", "user-1234")
+			b.ReportAllocs()
+			for b.Loop() {
+				p, _ := cleanPath(r.URL.Path)
+				rt := g.match(r, p)
+				key := rt.clientKey(r)
+				if !g.switchOn(rt, key) {
+					b.Fatal("switch off")
+				}
+				i := rt.choose(key, 0, 0)
+				rt.targets[i].rec.Observe(200, ErrNone, time.Millisecond)
+			}
+		})
+	}
+}
+
+// BenchmarkRequestHeaders is the header work per request: request id,
+// traceparent, hop-by-hop removal and X-Forwarded-*.
+func BenchmarkRequestHeaders(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "http://shop.example.com/orders/42", nil)
+	base := http.Header{"Accept": {"*/*"}, "User-Agent": {"wrk"}}
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header = http.Header{}
+		for k, v := range base {
+			r.Header[k] = v
+		}
+		clear(w.Header())
+		applyTraceHeaders(w, r.Header)
+		prepareHeaders(r)
+	}
+}
+
+// BenchmarkAccessLogLine is the encoding of one access log line.
+func BenchmarkAccessLogLine(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "http://shop.example.com/orders/42", nil)
+	x := &exchange{start: time.Now(), route: &route{name: "orders"}, target: "real", status: 200,
+		bytes: 512, attempts: 1, reqID: []string{"0123456789abcdef"}, traceID: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendAccessLine(buf[:0], r, x, 1234*time.Microsecond)
+	}
+}

@@ -1,0 +1,272 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// leanClient is a minimal HTTP/1.1 client for the common case: a request
+// without a body, that may be sent twice, to a plain http:// upstream. It
+// writes the request and reads the response on the handler's goroutine over
+// a pooled keep-alive connection, where http.Transport hands every exchange
+// to two goroutines per connection; on loopback that costs about a third of
+// the client-side time. Responses are parsed by net/http (http.ReadResponse).
+// Everything else (bodies, upgrades, https/HTTP/2, non-idempotent methods)
+// goes through the upstream's http.Transport.
+type leanClient struct {
+	u           *upstream
+	maxIdle     int
+	idleTimeout time.Duration
+	headerTO    time.Duration
+
+	mu   sync.Mutex
+	idle []*leanConn // most recently used last
+}
+
+type leanConn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+}
+
+// aLongTimeAgo is a deadline that makes blocked I/O return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func newLeanClient(u *upstream, maxIdle int, headerTimeout time.Duration) *leanClient {
+	return &leanClient{u: u, maxIdle: maxIdle, idleTimeout: upstreamIdleTimeout, headerTO: headerTimeout}
+}
+
+// get returns an idle connection (reused = true) or dials a new one.
+func (lc *leanClient) get(ctx context.Context) (pc *leanConn, reused bool, err error) {
+	now := time.Now()
+	lc.mu.Lock()
+	for n := len(lc.idle); n > 0; n = len(lc.idle) {
+		pc = lc.idle[n-1]
+		lc.idle[n-1] = nil
+		lc.idle = lc.idle[:n-1]
+		if now.Sub(pc.idleAt) < lc.idleTimeout {
+			lc.mu.Unlock()
+			return pc, true, nil
+		}
+		pc.c.Close()
+	}
+	lc.mu.Unlock()
+	c, err := lc.u.dial(ctx, "tcp", lc.u.dialAddr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &leanConn{
+		c:  c,
+		br: bufio.NewReaderSize(c, upstreamBufferSize),
+		bw: bufio.NewWriterSize(c, upstreamBufferSize),
+	}, false, nil
+}
+
+// put returns a connection whose exchange ended cleanly to the pool. One
+// with bytes past the response (an upstream that answered twice) is closed.
+func (lc *leanClient) put(pc *leanConn) {
+	if pc.br.Buffered() > 0 {
+		pc.c.Close()
+		return
+	}
+	pc.idleAt = time.Now()
+	lc.mu.Lock()
+	if len(lc.idle) < lc.maxIdle {
+		lc.idle = append(lc.idle, pc)
+		lc.mu.Unlock()
+		return
+	}
+	lc.mu.Unlock()
+	pc.c.Close()
+}
+
+// closeIdle closes every pooled connection.
+func (lc *leanClient) closeIdle() {
+	lc.mu.Lock()
+	idle := lc.idle
+	lc.idle = nil
+	lc.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+	}
+}
+
+// roundTrip sends r (method, header and context; the body is nil) to path
+// and query on the upstream. A reused connection that turns out to be closed
+// by the upstream before any answer is replaced by a new one once: the
+// request is idempotent, so sending it again is safe.
+func (lc *leanClient) roundTrip(r *http.Request, path, rawPath, query string) (*http.Response, error) {
+	ctx := r.Context()
+	for {
+		pc, reused, err := lc.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := lc.exchange(ctx, pc, r, path, rawPath, query)
+		if err == nil {
+			return res, nil
+		}
+		pc.c.Close()
+		if reused && ctx.Err() == nil && staleConn(err) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string) (*http.Response, error) {
+	if lc.headerTO > 0 {
+		pc.c.SetDeadline(time.Now().Add(lc.headerTO))
+	}
+	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	writeRequest(pc.bw, r.Method, lc.u.host, path, rawPath, query, r.Header)
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		return nil, err
+	}
+	var res *http.Response
+	for {
+		var err error
+		res, err = http.ReadResponse(pc.br, r)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		// 1xx (103 Early Hints and the like): the final answer follows.
+	}
+	pc.c.SetDeadline(time.Time{})
+	res.Body = &leanBody{rc: res.Body, pc: pc, lc: lc, stop: stop, keep: !res.Close}
+	return res, nil
+}
+
+// staleConn reports whether err is what a keep-alive connection the
+// upstream had already closed looks like.
+func staleConn(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// leanBody hands the connection back to the pool once the body was read to
+// the end, and closes it otherwise (an unread body is not drained).
+type leanBody struct {
+	rc   io.ReadCloser
+	pc   *leanConn
+	lc   *leanClient
+	stop func() bool
+	keep bool
+	eof  bool
+	done bool
+}
+
+func (b *leanBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *leanBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	canceled := !b.stop()
+	if !b.eof || !b.keep || canceled {
+		b.pc.c.Close() // before rc.Close, which would otherwise drain
+		b.rc.Close()
+		return nil
+	}
+	b.rc.Close()
+	b.lc.put(b.pc)
+	return nil
+}
+
+// writeRequest writes an HTTP/1.1 request head without a body. The header
+// comes from the server's parser or from the gateway, but a value with a
+// line break is dropped all the same: it could forge a header upstream.
+func writeRequest(w *bufio.Writer, method, host, path, rawPath, query string, h http.Header) {
+	w.WriteString(method)
+	w.WriteByte(' ')
+	switch {
+	case rawPath != "":
+		w.WriteString(rawPath)
+	case path == "":
+		w.WriteByte('/')
+	case pathNeedsEscape(path):
+		w.WriteString(escapePath(path))
+	default:
+		w.WriteString(path)
+	}
+	if query != "" {
+		w.WriteByte('?')
+		w.WriteString(query)
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for k, vv := range h {
+		if k == "Host" || !safeHeaderText(k) {
+			continue
+		}
+		for _, v := range vv {
+			if v == "" && k == "User-Agent" {
+				continue
+			}
+			if !safeHeaderText(v) {
+				continue
+			}
+			w.WriteString(k)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	w.WriteString("\r\n")
+}
+
+func safeHeaderText(s string) bool {
+	return strings.IndexByte(s, '\r') < 0 && strings.IndexByte(s, '\n') < 0
+}
+
+// pathNeedsEscape reports whether a decoded path has bytes that must be
+// escaped on the request line.
+func pathNeedsEscape(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '?' || c == '#' {
+			return true
+		}
+	}
+	return false
+}
+
+// escapePath percent-encodes what pathNeedsEscape objects to.
+func escapePath(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '?' || c == '#' {
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&0xf])
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
