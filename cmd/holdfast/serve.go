@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,12 @@ SIGINT/SIGTERM drain in-flight requests and stop.`,
 				return &exitError{2, fmt.Errorf("--log-level: %w", err)}
 			}
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if os.Getenv("GOGC") == "" {
+				// The daemon's live heap is a few MiB; collecting at 4x
+				// instead of 2x its size buys ~15% proxy throughput
+				// (docs/benchmarks.md). GOGC in the environment wins.
+				debug.SetGCPercent(400)
+			}
 			return runDaemon(cmd.Context(), cfg, logger, cmd)
 		},
 	}

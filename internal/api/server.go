@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,10 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.auth(s.Metrics.ServeHTTP))
 	}
+	// Profiles for diagnosing the daemon itself, behind the token too.
+	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
+	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))
+	mux.Handle("GET /debug/pprof/trace", s.auth(pprof.Trace))
 	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	}))

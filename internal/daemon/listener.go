@@ -87,9 +87,19 @@ func (l *listener) shutdown(ctx context.Context) error {
 	return err
 }
 
-// sameSocket reports whether two listener configs can share one socket.
-func sameSocket(a, b config.Listener) bool {
-	return a.Listen == b.Listen && (a.TLS == nil) == (b.TLS == nil) && a.H2C == b.H2C
+// keeps reports whether the running listener can serve lc as it is: same
+// address (as configured, or as bound when the config said port 0), same
+// kind of socket.
+func (l *listener) keeps(lc config.Listener) bool {
+	return l.holds(lc.Listen) && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C
+}
+
+// holds reports whether the listener is bound to addr.
+func (l *listener) holds(addr string) bool {
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return false // any free port: never one already held
+	}
+	return l.cfg.Listen == addr || l.addr() == addr
 }
 
 // certReloader serves a certificate from files, re-reading them when their

@@ -56,7 +56,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 		}
 	}
 	for _, lc := range next.Listeners {
-		if cur, ok := d.listeners[lc.Name]; ok && sameSocket(cur.cfg, lc) {
+		if cur, ok := d.listeners[lc.Name]; ok && cur.keeps(lc) {
 			continue
 		}
 		if d.addrHeld(lc) {
@@ -118,7 +118,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 // listener onto a socket that is still open cannot be done in one step.
 func (d *Daemon) addrHeld(lc config.Listener) bool {
 	for _, cur := range d.listeners {
-		if cur.cfg.Listen == lc.Listen {
+		if cur.holds(lc.Listen) {
 			return true
 		}
 	}

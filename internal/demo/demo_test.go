@@ -53,3 +53,21 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoWithoutPostgreSQL: where the binaries are missing the demo says how
+// to get them and still runs the kill-switch script on the mock backends.
+func TestDemoWithoutPostgreSQL(t *testing.T) {
+	t.Setenv("HOLDFAST_PG_BIN", t.TempDir()) // a directory with no initdb
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := demo.Run(ctx, demo.Options{Out: &out, Phase: 300 * time.Millisecond, Workers: 1}); err != nil {
+		t.Fatalf("demo.Run: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"PostgreSQL is not installed", "apt-get install -y postgresql", "kill switch OFF (mock)", "demo: incident over"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
