@@ -334,3 +334,19 @@ func TestReloadListenersAndRejection(t *testing.T) {
 		t.Fatalf("config ledger: %+v", list)
 	}
 }
+
+func TestReloadRefusesServerLimitChanges(t *testing.T) {
+	a := upstream(t, "a")
+	cfg := fmt.Sprintf(baseConfig, `  - name: one
+    listen: 127.0.0.1:0`, a.URL)
+	e := start(t, cfg)
+	e.write(t, cfg+"limits:\n  max_header_bytes: 1024\n")
+	err := e.d.Reload(context.Background(), "test", "smaller headers")
+	if !errors.Is(err, daemon.ErrNeedsRestart) || !strings.Contains(err.Error(), "max_header_bytes") {
+		t.Fatalf("Reload = %v; want ErrNeedsRestart naming max_header_bytes", err)
+	}
+	e.write(t, cfg+"limits:\n  max_body_bytes: 1024\n")
+	if err := e.d.Reload(context.Background(), "test", "smaller bodies"); err != nil {
+		t.Fatalf("Reload with a new body limit: %v", err)
+	}
+}

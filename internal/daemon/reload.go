@@ -40,6 +40,11 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	if next.DataDir != old.DataDir || next.Admin != old.Admin {
 		return fmt.Errorf("%s: data_dir and admin %w; the running config is unchanged", old.File, ErrNeedsRestart)
 	}
+	// http.Server reads these on every connection; they cannot change under
+	// a running listener. max_body_bytes and shutdown_timeout can.
+	if a, b := old.Limits, next.Limits; a.MaxHeaderBytes != b.MaxHeaderBytes || a.ReadHeaderTimeout != b.ReadHeaderTimeout || a.IdleTimeout != b.IdleTimeout {
+		return fmt.Errorf("%s: limits.max_header_bytes, read_header_timeout and idle_timeout %w; the running config is unchanged", old.File, ErrNeedsRestart)
+	}
 	if err := d.flags.Sync(ctx, next.Flags); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -85,9 +90,8 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 			delete(d.listeners, name)
 			continue
 		}
-		// Same socket: new limits and certificate apply to new connections.
+		// Same socket: a new certificate applies to new connections.
 		cur.cfg = *lc
-		cur.srv.MaxHeaderBytes = next.Limits.MaxHeaderBytes
 		if lc.TLS != nil && cur.cert != nil && (lc.TLS.CertFile != cur.cert.certFile || lc.TLS.KeyFile != cur.cert.keyFile) {
 			if cr, err := newCertReloader(lc.TLS.CertFile, lc.TLS.KeyFile); err == nil {
 				cur.cert.mu.Lock()
