@@ -91,7 +91,8 @@ func (l *listener) shutdown(ctx context.Context) error {
 // address (as configured, or as bound when the config said port 0), same
 // kind of socket.
 func (l *listener) keeps(lc config.Listener) bool {
-	return l.holds(lc.Listen) && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C
+	sameAddr := l.cfg.Listen == lc.Listen || l.addr() == lc.Listen
+	return sameAddr && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C
 }
 
 // holds reports whether the listener is bound to addr.
