@@ -48,6 +48,8 @@ type Server struct {
 	Reload  func(ctx context.Context, actor, reason string) error
 	Status  func() any
 	Metrics http.Handler // served at /metrics, token required
+	Store   MetricsStore // the metrics store (PutMetricData, GetMetricData); nil = no endpoints
+	Alarms  Alarms       // the alarm monitor; nil = no endpoints
 	Logger  *slog.Logger
 
 	mux *http.ServeMux
@@ -71,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.auth(s.Metrics.ServeHTTP))
 	}
+	s.registerMetrics(mux)
 	// Profiles for diagnosing the daemon itself, behind the token too.
 	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))

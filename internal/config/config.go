@@ -25,6 +25,16 @@ type Config struct {
 	Flags []Flag `yaml:"flags"`
 	// Routes are matched in order; the first match wins.
 	Routes []Route `yaml:"routes"`
+	// Metrics configures the embedded metrics store.
+	Metrics Metrics `yaml:"metrics"`
+	// ErrorRateAlarm tunes the error-rate alarm built for every route.
+	ErrorRateAlarm ErrorRateAlarm `yaml:"error_rate_alarm"`
+	// Alarms are metric and expression alarms.
+	Alarms []Alarm `yaml:"alarms"`
+	// CompositeAlarms combine alarms with a rule.
+	CompositeAlarms []CompositeAlarm `yaml:"composite_alarms"`
+	// Webhooks are told of alarm state changes.
+	Webhooks []Webhook `yaml:"webhooks"`
 
 	// File is the path the config was loaded from (not part of the YAML).
 	File string `yaml:"-"`
@@ -168,6 +178,21 @@ type Static struct {
 	Status  int               `yaml:"status"`
 	Headers map[string]string `yaml:"headers"`
 	Body    string            `yaml:"body"`
+}
+
+// Metrics configures the metrics store (DataDir/metrics).
+type Metrics struct {
+	// MaxSeries caps the number of series; new series beyond it are refused.
+	MaxSeries int `yaml:"max_series"`
+	// Tiers are the resolutions kept and for how long, finest first; empty
+	// means CloudWatch's: 1s for 3h, 60s for 15d, 5m for 63d, 1h for 455d.
+	Tiers []MetricTier `yaml:"tiers"`
+}
+
+// MetricTier is one resolution of the metrics store.
+type MetricTier struct {
+	Period    Duration `yaml:"period"`
+	Retention Duration `yaml:"retention"`
 }
 
 // Defaults used when a field is left empty.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 func (c *Config) applyDefaults() {
@@ -66,6 +67,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+	c.applyAlarmDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		if r.Balance == "" {
@@ -178,6 +180,41 @@ func (l *loader) validate(c *Config) {
 	}
 	if len(c.Routes) == 0 {
 		l.at("routes", "no route; add one that sends a path prefix to an upstream")
+	}
+	l.validateMetrics(&c.Metrics)
+	l.validateAlarms(c)
+}
+
+func (l *loader) validateMetrics(m *Metrics) {
+	if m.MaxSeries < 0 {
+		l.at("metrics.max_series", "must be 0 (the default) or more")
+	}
+	var prev time.Duration
+	for i, t := range m.Tiers {
+		p := fmt.Sprintf("metrics.tiers[%d]", i)
+		switch d := t.Period.D(); {
+		case !validMetricPeriod(d):
+			l.at(p+".period", "%s: a period is 1s, 5s, 10s, 20s, 30s or a multiple of 60s", d)
+		case prev > 0 && (d <= prev || d%prev != 0):
+			l.at(p+".period", "%s must be a multiple of the previous tier's %s, finest first", d, prev)
+		}
+		if t.Retention.D() < t.Period.D() || t.Retention == 0 {
+			l.at(p+".retention", "must be at least the period")
+		}
+		prev = t.Period.D()
+	}
+}
+
+// validMetricPeriod is CloudWatch's rule: 1, 5, 10, 20, 30 s or a multiple of 60 s.
+func validMetricPeriod(d time.Duration) bool {
+	if d <= 0 || d%time.Second != 0 {
+		return false
+	}
+	switch s := d / time.Second; s {
+	case 1, 5, 10, 20, 30:
+		return true
+	default:
+		return s%60 == 0
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"holdfast/internal/config"
 	"holdfast/internal/flags"
 	"holdfast/internal/gateway"
+	"holdfast/internal/metrics"
+	"holdfast/internal/monitor"
 	"holdfast/internal/state"
 	"holdfast/internal/telemetry"
 )
@@ -43,6 +45,8 @@ type Daemon struct {
 	store     *state.Store
 	flags     *flags.Service
 	tel       *telemetry.Telemetry
+	metrics   *metrics.Store
+	monitor   *monitor.Monitor
 	handler   *gateway.Handler
 	listeners map[string]*listener // by listener name
 	accessLog *telemetry.AsyncWriter
@@ -107,6 +111,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if d.accessLog != nil {
 		d.tel.TrackAccessLog(d.accessLog)
 	}
+	if d.metrics, err = metrics.Open(filepath.Join(cfg.DataDir, "metrics"), metricsOptions(cfg.Metrics, d.log)); err != nil {
+		return fmt.Errorf("metrics store: %w", err)
+	}
+	d.tel.AttachStore(d.metrics)
+	d.monitor = monitor.New(d.metrics, d.store, d.log)
+	if err := d.monitor.Update(time.Now(), cfg); err != nil {
+		return err
+	}
+	d.tel.Registry().MustRegister(d.monitor.Collector())
+	d.monitor.Start()
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
 		return err
@@ -136,6 +150,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Reload:  d.Reload,
 		Status:  d.Status,
 		Metrics: d.tel.Handler(),
+		Store:   d.metrics,
+		Alarms:  d.monitor,
 		Logger:  d.log,
 	}
 	aln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -188,6 +204,14 @@ func (d *Daemon) openAccessLog(cfg *config.Config) error {
 	}
 	d.accessLog = telemetry.NewAsyncWriter(w)
 	return nil
+}
+
+func metricsOptions(c config.Metrics, log *slog.Logger) metrics.Options {
+	o := metrics.Options{MaxSeries: c.MaxSeries, Logger: log}
+	for _, t := range c.Tiers {
+		o.Tiers = append(o.Tiers, metrics.Tier{Period: t.Period.D(), Retention: t.Retention.D()})
+	}
+	return o
 }
 
 // AdminAddr is the admin API's address once started.
@@ -286,6 +310,14 @@ func (d *Daemon) shutdownLocked(ctx context.Context) error {
 	d.wg.Wait()
 	if d.handler != nil {
 		d.handler.Current().Close()
+	}
+	if d.monitor != nil {
+		d.monitor.Close()
+	}
+	if d.metrics != nil {
+		if err := d.metrics.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if d.accessLog != nil {
 		d.accessLog.Close()

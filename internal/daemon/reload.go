@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"holdfast/internal/config"
 	"holdfast/internal/state"
@@ -76,6 +77,12 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 			return fmt.Errorf("reload: %w", err)
 		}
 		opened[lc.Name] = ln
+	}
+
+	if err := d.monitor.Update(time.Now(), next); err != nil {
+		closeOpened()
+		gw.Close()
+		return fmt.Errorf("reload: %w", err)
 	}
 
 	// Everything is built: swap.

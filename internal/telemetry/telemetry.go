@@ -38,6 +38,7 @@ type Telemetry struct {
 
 	mu      sync.Mutex
 	targets map[pair]*TargetCounters
+	sink    MetricSink
 }
 
 type pair struct{ route, target string }
@@ -108,6 +109,9 @@ func (t *Telemetry) target(route, target string) *TargetCounters {
 		return x
 	}
 	x := &TargetCounters{route: route, target: target, buckets: make([]atomic.Uint64, len(DurationBuckets)+1)}
+	if t.sink != nil {
+		x.store = newStoreHandles(t.sink, route, target)
+	}
 	for i, c := range codeClasses {
 		x.promCodes[i] = t.requests.WithLabelValues(route, target, c)
 	}
@@ -134,6 +138,8 @@ type TargetCounters struct {
 	errs        [gateway.ErrCanceled + 1]atomic.Uint64
 	durSum      atomic.Int64 // nanoseconds
 	buckets     []atomic.Uint64
+
+	store *storeHandles // nil when no metrics store is attached
 }
 
 var _ gateway.TargetRecorder = (*TargetCounters)(nil)
@@ -156,6 +162,9 @@ func (x *TargetCounters) Observe(status int, kind gateway.ErrKind, d time.Durati
 	x.durSum.Add(int64(d))
 	x.buckets[bucketOf(d.Seconds())].Add(1)
 	x.promDur.Observe(d.Seconds())
+	if x.store != nil {
+		x.store.observe(kind, d)
+	}
 }
 
 // bucketOf is the index of the first bucket whose bound is ≥ s, or
