@@ -54,6 +54,8 @@ the change ledger of every flip and reload. Run "holdfast demo" to see it work.`
 		newReloadCmd(g),
 		newStatusCmd(g),
 		newDemoCmd(),
+		newMetricsCmd(g),
+		newAlarmsCmd(g),
 	)
 	return root
 }

@@ -112,12 +112,12 @@ func (r *run) script(ctx context.Context) error {
 		r.defer_(release)
 		realBackend = b
 	}
-	realURL, err := r.serveOrders(realBackend)
+	realURL, realHandler, err := r.serveOrders(realBackend)
 	if err != nil {
 		return err
 	}
 	r.say("started orders service (%s backend) on %s", realBackend.Name(), realURL)
-	mockURL, err := r.serveOrders(orders.NewMock(nil))
+	mockURL, _, err := r.serveOrders(orders.NewMock(nil))
 	if err != nil {
 		return err
 	}
@@ -183,6 +183,27 @@ func (r *run) script(ctx context.Context) error {
 	if err := phase("kill switch ON again"); err != nil {
 		return err
 	}
+
+	// Faults on the real backend: the built-in error-rate alarm goes off.
+	r.say("")
+	r.say("injecting errors: 30%% of the real backend's answers become 500s")
+	if err := realHandler.SetFaults(orders.Faults{FailRate: 0.3}); err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := r.waitAlarm(ctx, client, alarmName, "ALARM", began); err != nil {
+		return err
+	}
+	if err := phase("errors injected"); err != nil {
+		return err
+	}
+	r.say("errors stopped")
+	if err := realHandler.SetFaults(orders.Faults{}); err != nil {
+		return err
+	}
+	if err := r.waitAlarm(ctx, client, alarmName, "OK", time.Now()); err != nil {
+		return err
+	}
 	gen.stop()
 
 	changes, err := client.Changes(ctx, "flag", FlagName, 10)
@@ -209,15 +230,41 @@ func (r *run) script(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// alarmName is the built-in error-rate alarm of the demo's route.
+const alarmName = "orders-error-rate"
+
+// waitAlarm polls the alarm until it reaches state, and says how long it took.
+func (r *run) waitAlarm(ctx context.Context, c *api.Client, name, state string, since time.Time) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _, err := c.Alarm(ctx, name)
+		if err != nil {
+			return err
+		}
+		if string(st.State) == state {
+			r.say("  alarm %s went to %s %s after that: %s", name, state, time.Since(since).Round(100*time.Millisecond), st.Reason)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("alarm %s still %s after 30s, want %s", name, st.State, state)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // serveOrders serves an orders handler on a loopback port.
-func (r *run) serveOrders(b orders.Backend) (string, error) {
+func (r *run) serveOrders(b orders.Backend) (string, *orders.Handler, error) {
 	h, err := orders.NewHandler(orders.Options{Backend: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
@@ -226,7 +273,7 @@ func (r *run) serveOrders(b orders.Backend) (string, error) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String(), h, nil
 }
 
 func compact(raw []byte) string {
@@ -267,5 +314,11 @@ routes:
     kill_switch: %s
     fallback:
       upstream: mock
+# The seed's error-rate alarm on 1-second periods, so the demo is quick:
+# 2 of the last 3 seconds above 2%%.
+error_rate_alarm:
+  period: 1s
+  evaluation_periods: 3
+  datapoints_to_alarm: 2
 `, dataDir, realURL, mockURL, FlagName, FlagName)
 }

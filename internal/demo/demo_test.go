@@ -47,7 +47,8 @@ func TestDemo(t *testing.T) {
 			t.Errorf("phase %q: only %d of %d requests on postgres", r[1], pg, total)
 		}
 	}
-	for _, want := range []string{"demo: database incident drill", "demo: incident over", "orders-real set by holdfast-demo"} {
+	for _, want := range []string{"demo: database incident drill", "demo: incident over", "orders-real set by holdfast-demo",
+		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("ledger output lacks %q", want)
 		}
@@ -65,7 +66,8 @@ func TestDemoWithoutPostgreSQL(t *testing.T) {
 		t.Fatalf("demo.Run: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{"PostgreSQL is not installed", "apt-get install -y postgresql", "kill switch OFF (mock)", "demo: incident over"} {
+	for _, want := range []string{"PostgreSQL is not installed", "apt-get install -y postgresql", "kill switch OFF (mock)", "demo: incident over",
+		"alarm orders-error-rate went to ALARM"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

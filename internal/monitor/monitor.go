@@ -55,7 +55,9 @@ func New(store *metrics.Store, ledger Ledger, log *slog.Logger) *Monitor {
 		log = slog.Default()
 	}
 	m := &Monitor{store: store, ledger: ledger, log: log.With("component", "monitor"), sem: make(chan struct{}, 16)}
-	m.mgr = alarm.NewManager(alarm.SourceFunc(m.datapoints), alarm.ManagerOptions{Logger: log})
+	// The queue takes a burst of transitions (every alarm leaving
+	// INSUFFICIENT_DATA at start, say); notify itself never blocks long.
+	m.mgr = alarm.NewManager(alarm.SourceFunc(m.datapoints), alarm.ManagerOptions{Logger: log, QueueSize: 8192})
 	empty := map[string][]metrics.MetricDataQuery{}
 	m.exprs.Store(&empty)
 	m.hooks.Store(&hookTable{byAlarm: map[string][]*alarm.Webhook{}})
