@@ -119,7 +119,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.monitor.Update(time.Now(), cfg); err != nil {
 		return err
 	}
-	d.tel.Registry().MustRegister(d.monitor.Collector())
+	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics))
 	d.monitor.Start()
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
