@@ -12,73 +12,73 @@ import (
 // Alarm is a CloudWatch-style metric alarm: on one metric and statistic, or
 // on a Metric Math expression over the metrics it lists.
 type Alarm struct {
-	Name        string `yaml:"name"`
-	Description string `yaml:"description"`
+	Name        string `yaml:"name" json:"name,omitempty"`
+	Description string `yaml:"description" json:"description,omitempty"`
 	// Metric is the single metric of a metric alarm.
-	Metric *AlarmMetric `yaml:"metric"`
+	Metric *AlarmMetric `yaml:"metric" json:"metric,omitempty"`
 	// Metrics are the ids an Expression uses.
-	Metrics    []AlarmMetricQuery `yaml:"metrics"`
-	Expression string             `yaml:"expression"`
+	Metrics    []AlarmMetricQuery `yaml:"metrics" json:"metrics,omitempty"`
+	Expression string             `yaml:"expression" json:"expression,omitempty"`
 	// Period is 1s, 5s, 10s, 20s, 30s or a multiple of 60s.
-	Period            Duration `yaml:"period"`
-	EvaluationPeriods int      `yaml:"evaluation_periods"`
+	Period            Duration `yaml:"period" json:"period,omitempty"`
+	EvaluationPeriods int      `yaml:"evaluation_periods" json:"evaluation_periods,omitempty"`
 	// DatapointsToAlarm (M of N); default EvaluationPeriods.
-	DatapointsToAlarm  int      `yaml:"datapoints_to_alarm"`
-	ComparisonOperator string   `yaml:"comparison_operator"`
-	Threshold          *float64 `yaml:"threshold"`
+	DatapointsToAlarm  int      `yaml:"datapoints_to_alarm" json:"datapoints_to_alarm,omitempty"`
+	ComparisonOperator string   `yaml:"comparison_operator" json:"comparison_operator,omitempty"`
+	Threshold          *float64 `yaml:"threshold" json:"threshold,omitempty"`
 	// TreatMissingData is missing (default), notBreaching, breaching or ignore.
-	TreatMissingData string `yaml:"treat_missing_data"`
+	TreatMissingData string `yaml:"treat_missing_data" json:"treat_missing_data,omitempty"`
 	// EvaluateLowSampleCountPercentile is evaluate (default) or ignore.
-	EvaluateLowSampleCountPercentile string `yaml:"evaluate_low_sample_count_percentile"`
+	EvaluateLowSampleCountPercentile string `yaml:"evaluate_low_sample_count_percentile" json:"evaluate_low_sample_count_percentile,omitempty"`
 	// Actions name webhooks notified on every state change.
-	Actions []string `yaml:"actions"`
+	Actions []string `yaml:"actions" json:"actions,omitempty"`
 }
 
 // AlarmMetric names a metric and the statistic to take of it.
 type AlarmMetric struct {
-	Namespace  string            `yaml:"namespace"`
-	Name       string            `yaml:"name"`
-	Dimensions map[string]string `yaml:"dimensions"`
-	Stat       string            `yaml:"stat"`
+	Namespace  string            `yaml:"namespace" json:"namespace,omitempty"`
+	Name       string            `yaml:"name" json:"name,omitempty"`
+	Dimensions map[string]string `yaml:"dimensions" json:"dimensions,omitempty"`
+	Stat       string            `yaml:"stat" json:"stat,omitempty"`
 }
 
 // AlarmMetricQuery is one id of an expression alarm.
 type AlarmMetricQuery struct {
-	ID         string            `yaml:"id"`
-	Namespace  string            `yaml:"namespace"`
-	Name       string            `yaml:"name"`
-	Dimensions map[string]string `yaml:"dimensions"`
-	Stat       string            `yaml:"stat"`
+	ID         string            `yaml:"id" json:"id,omitempty"`
+	Namespace  string            `yaml:"namespace" json:"namespace,omitempty"`
+	Name       string            `yaml:"name" json:"name,omitempty"`
+	Dimensions map[string]string `yaml:"dimensions" json:"dimensions,omitempty"`
+	Stat       string            `yaml:"stat" json:"stat,omitempty"`
 }
 
 // CompositeAlarm combines other alarms' states with an AlarmRule.
 type CompositeAlarm struct {
-	Name        string   `yaml:"name"`
-	Description string   `yaml:"description"`
-	Rule        string   `yaml:"rule"`
-	Actions     []string `yaml:"actions"`
+	Name        string   `yaml:"name" json:"name,omitempty"`
+	Description string   `yaml:"description" json:"description,omitempty"`
+	Rule        string   `yaml:"rule" json:"rule,omitempty"`
+	Actions     []string `yaml:"actions" json:"actions,omitempty"`
 }
 
 // Webhook is an HTTP endpoint told of alarm state changes.
 type Webhook struct {
-	Name        string            `yaml:"name"`
-	URL         string            `yaml:"url"`
-	Headers     map[string]string `yaml:"headers"`
-	MaxAttempts int               `yaml:"max_attempts"`
-	Timeout     Duration          `yaml:"timeout"`
+	Name        string            `yaml:"name" json:"name,omitempty"`
+	URL         string            `yaml:"url" json:"url,omitempty"`
+	Headers     map[string]string `yaml:"headers" json:"headers,omitempty"`
+	MaxAttempts int               `yaml:"max_attempts" json:"max_attempts,omitempty"`
+	Timeout     Duration          `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 // ErrorRateAlarm is the seed's alarm, made for every route:
 // IF(m_inv > 0, 100 * m_err / m_inv, 0) GreaterThanThreshold 2.
 type ErrorRateAlarm struct {
 	// Disabled turns the built-in alarms off.
-	Disabled          bool     `yaml:"disabled"`
-	Threshold         *float64 `yaml:"threshold"` // percent, default 2
-	Period            Duration `yaml:"period"`    // default 60s
-	EvaluationPeriods int      `yaml:"evaluation_periods"`
-	DatapointsToAlarm int      `yaml:"datapoints_to_alarm"`
-	TreatMissingData  string   `yaml:"treat_missing_data"`
-	Actions           []string `yaml:"actions"`
+	Disabled          bool     `yaml:"disabled" json:"disabled,omitempty"`
+	Threshold         *float64 `yaml:"threshold" json:"threshold,omitempty"` // percent, default 2
+	Period            Duration `yaml:"period" json:"period,omitempty"`       // default 60s
+	EvaluationPeriods int      `yaml:"evaluation_periods" json:"evaluation_periods,omitempty"`
+	DatapointsToAlarm int      `yaml:"datapoints_to_alarm" json:"datapoints_to_alarm,omitempty"`
+	TreatMissingData  string   `yaml:"treat_missing_data" json:"treat_missing_data,omitempty"`
+	Actions           []string `yaml:"actions" json:"actions,omitempty"`
 }
 
 // Defaults of the built-in error-rate alarm: 3 of the last 5 one-minute
