@@ -1,0 +1,223 @@
+package pool
+
+import (
+	"errors"
+	"time"
+
+	"holdfast/internal/pgwire"
+)
+
+// Forwarding. The client goroutine (forward) reads client messages and
+// writes them, batched, to the linked server connection; a pump goroutine
+// per link reads the server's replies and writes them, batched, to the
+// client. Neither decodes more than message headers, except the pump
+// reading ReadyForQuery's status.
+//
+// Link rule: a server connection is linked at the first message of a
+// request and, in transaction mode, unlinked at a safe point: the
+// ReadyForQuery that answers the last Sync/Query sent, with status idle,
+// and no other message sent since (a Parse not yet followed by Sync keeps
+// the link). In session mode the link lasts until the client leaves.
+//
+// Ownership: whoever sets c.server to nil under c.mu owns the server
+// connection and must release it. Each pump waits for the previous pump
+// of the same client to finish writing, so replies keep their order.
+
+// flushAt is the batch size at which output is written even when more
+// input is buffered.
+const flushAt = 32 << 10
+
+func (c *client) forward() {
+	var out []byte
+	var outTo *serverConn
+	flush := func() bool {
+		if len(out) == 0 {
+			return true
+		}
+		_, err := outTo.conn.Write(out)
+		c.pool.stats.recv.Add(int64(len(out)))
+		out = out[:0]
+		if err != nil {
+			c.fail(pgwire.Fatal(pgwire.CodeConnectionFailure, "server connection failed"))
+			return false
+		}
+		return true
+	}
+	defer c.unlinkOnExit()
+	for {
+		m, err := c.r.Next()
+		if err != nil {
+			if pe, ok := asProtocolError(err); ok {
+				c.fail(pe)
+			}
+			return
+		}
+		t := m.Type()
+		if t == pgwire.MsgTerminate {
+			return
+		}
+		raw, err := c.inspect(m)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		sc := c.server
+		if sc == nil {
+			c.waiting = true
+			c.request = time.Now()
+			c.mu.Unlock()
+			sc, err = c.pool.acquire(c.srv.ctx, c)
+			c.mu.Lock()
+			c.waiting = false
+			if err != nil {
+				c.mu.Unlock()
+				c.fail(err)
+				return
+			}
+			c.server = sc
+			prev := c.pumpDone
+			done := make(chan struct{})
+			c.pumpDone = done
+			go c.pump(sc, prev, done)
+		}
+		switch {
+		case pgwire.EndsRequest(t):
+			c.pending++
+			c.dirty = false
+			c.pool.stats.queries.Add(1)
+		case pgwire.EndsCopy(t):
+			c.dirty = false
+		default:
+			c.dirty = true
+		}
+		c.mu.Unlock()
+
+		if outTo != sc && !flush() {
+			return
+		}
+		outTo = sc
+		out = append(out, raw...)
+		if c.r.Buffered() == 0 || len(out) >= flushAt {
+			if !flush() {
+				return
+			}
+		}
+	}
+}
+
+// inspect is the hook for messages the pooler must rewrite. In this slice
+// every message passes through unchanged. Named prepared statements in
+// transaction mode (issue 7) plug in here: Parse/Bind/Describe/Close
+// naming a statement get rewritten to the server-side name, and Parse is
+// skipped when the linked server already has it.
+func (c *client) inspect(m pgwire.Message) ([]byte, error) {
+	return m.Raw, nil
+}
+
+// pump forwards the server's replies to the client until the link ends.
+func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
+	defer close(done)
+	if prev != nil {
+		<-prev
+	}
+	var out []byte
+	clientOK := true
+	flush := func() {
+		if len(out) > 0 && clientOK {
+			if err := c.write(out); err != nil {
+				clientOK = false
+				_ = c.conn.Close() // the client goroutine cleans up
+			}
+			c.pool.stats.sent.Add(int64(len(out)))
+		}
+		out = out[:0]
+	}
+	xactStart := time.Now()
+	for {
+		m, err := sc.r.Next()
+		if err != nil {
+			flush()
+			c.mu.Lock()
+			own := c.server == sc
+			if own {
+				c.server = nil
+			}
+			c.mu.Unlock()
+			if own {
+				// The server went away or broke the protocol mid-request.
+				c.pool.release(sc, false)
+				if clientOK {
+					c.fail(pgwire.Fatal(pgwire.CodeConnectionFailure, "server connection lost"))
+				}
+				_ = c.conn.Close()
+			}
+			return
+		}
+		out = append(out, m.Raw...)
+		if m.Type() == pgwire.MsgReadyForQuery {
+			st, _ := pgwire.TxStatus(m)
+			c.mu.Lock()
+			c.pending--
+			c.txStatus = st
+			// c.server != sc when the client goroutine took the link on
+			// exit; it owns the connection then.
+			release := c.server == sc && c.pool.mode == ModeTransaction && st == pgwire.TxIdle && c.pending <= 0 && !c.dirty
+			if release {
+				c.server = nil
+				c.pending = 0
+			}
+			c.mu.Unlock()
+			if st == pgwire.TxIdle {
+				c.pool.stats.xacts.Add(1)
+				c.pool.stats.xactUs.Add(time.Since(xactStart).Microseconds())
+				xactStart = time.Now()
+			}
+			if release {
+				c.pool.release(sc, true)
+				flush()
+				return
+			}
+		}
+		if sc.r.Buffered() == 0 || len(out) >= flushAt {
+			flush()
+		}
+	}
+}
+
+// unlinkOnExit returns the client's server connection when the client
+// leaves: reset and kept if at a safe point, else closed (which also
+// rolls back an open transaction).
+func (c *client) unlinkOnExit() {
+	c.mu.Lock()
+	sc := c.server
+	c.server = nil
+	safe := c.pending == 0 && !c.dirty && c.txStatus == pgwire.TxIdle
+	done := c.pumpDone
+	c.mu.Unlock()
+	if sc == nil {
+		if done != nil {
+			<-done
+		}
+		return
+	}
+	// Stop the pump: it is blocked reading a server that owes nothing
+	// (safe) or is about to be closed anyway.
+	_ = sc.conn.SetReadDeadline(time.Now())
+	<-done
+	_ = sc.conn.SetReadDeadline(time.Time{})
+	if safe && sc.r.Buffered() == 0 && c.pool.mode == ModeSession {
+		safe = sc.reset(c.srv.cfg.ServerResetQuery, c.srv.cfg.ServerConnectTimeout)
+	}
+	c.pool.release(sc, safe && sc.r.Buffered() == 0)
+}
+
+func asProtocolError(err error) (*pgwire.Error, bool) {
+	if err == nil {
+		return nil, false
+	}
+	if errors.Is(err, pgwire.ErrMessageTooLong) {
+		return pgwire.Fatal(pgwire.CodeProtocolViolation, "%v", err), true
+	}
+	return nil, false
+}

@@ -1,0 +1,10 @@
+package pool
+
+// Log keys.
+const (
+	logKeyAddr     = "addr"
+	logKeyDatabase = "database"
+	logKeyUser     = "user"
+	logKeyError    = "err"
+	logKeyRemote   = "remote"
+)
