@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"holdfast/internal/alarm"
+	"holdfast/internal/api"
 )
 
 // maxReasonWidth is how much of a reason a table shows; describe shows all.
@@ -119,7 +120,7 @@ func printAlarm(w io.Writer, st alarm.Status, def json.RawMessage) error {
 	row("Since", formatTime(st.StateUpdated))
 	row("Reason", st.Reason)
 	if len(st.ReasonData) > 0 {
-		row("Reason data", compactJSON(st.ReasonData))
+		row("Reason data", api.CompactJSON(st.ReasonData))
 	}
 	if !st.LastEvaluated.IsZero() {
 		row("Last evaluated", formatTime(st.LastEvaluated))

@@ -1,21 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-)
 
-func compactJSON(raw []byte) string {
-	var b bytes.Buffer
-	if json.Compact(&b, raw) != nil {
-		return string(raw)
-	}
-	return b.String()
-}
+	"holdfast/internal/api"
+)
 
 func newChangesCmd(g *globals) *cobra.Command {
 	var kind, subject string
@@ -43,7 +36,7 @@ func newChangesCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tTIME\tKIND\tSUBJECT\tACTION\tACTOR\tREASON\tDETAIL")
 			for _, ch := range list {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ch.ID, ch.Time.Format("2006-01-02 15:04:05.000Z07:00"),
-					ch.Kind, ch.Subject, ch.Action, ch.Actor, ch.Reason, compactJSON(ch.Detail))
+					ch.Kind, ch.Subject, ch.Action, ch.Actor, ch.Reason, api.CompactJSON(ch.Detail))
 			}
 			return tw.Flush()
 		},

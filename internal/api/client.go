@@ -87,6 +87,16 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return json.Unmarshal(data, out)
 }
 
+// CompactJSON renders a JSON document (a ledger entry's detail, an alarm's
+// reason data) on one line; what is not valid JSON is returned as it is.
+func CompactJSON(raw []byte) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
 // Flags lists flags.
 func (c *Client) Flags(ctx context.Context) ([]state.Flag, error) {
 	var out struct {

@@ -6,9 +6,7 @@
 package demo
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,7 +212,7 @@ func (r *run) script(ctx context.Context) error {
 	r.say("the change ledger (holdfast changes):")
 	for i := len(changes) - 1; i >= 0; i-- {
 		c := changes[i]
-		r.say("  #%d %s %s %s by %s: %s %s", c.ID, c.Time.Local().Format("15:04:05.000"), c.Subject, c.Action, c.Actor, c.Reason, compact(c.Detail))
+		r.say("  #%d %s %s %s by %s: %s %s", c.ID, c.Time.Local().Format("15:04:05.000"), c.Subject, c.Action, c.Actor, c.Reason, api.CompactJSON(c.Detail))
 	}
 	if !r.o.Keep {
 		r.say("")
@@ -274,14 +272,6 @@ func (r *run) serveOrders(b orders.Backend) (string, *orders.Handler, error) {
 		srv.Shutdown(ctx)
 	})
 	return "http://" + ln.Addr().String(), h, nil
-}
-
-func compact(raw []byte) string {
-	var b bytes.Buffer
-	if json.Compact(&b, raw) != nil {
-		return string(raw)
-	}
-	return b.String()
 }
 
 func demoConfig(dataDir, realURL, mockURL string) string {
