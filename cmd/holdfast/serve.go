@@ -24,6 +24,7 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the daemon with a YAML config. An invalid config exits with status 2 and
 lists every problem as file:line: field: message. SIGHUP (or "holdfast reload")
 reloads the config; an invalid new config leaves the running one untouched.
+SIGUSR1 reopens the access log file (after an external logrotate moved it).
 SIGINT/SIGTERM drain in-flight requests and stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,12 +70,18 @@ func runDaemon(ctx context.Context, cfg *config.Config, logger *slog.Logger, cmd
 	fmt.Fprintln(cmd.OutOrStdout(), "holdfast: ready")
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			if err := d.Reload(context.Background(), "SIGHUP", "signal"); err != nil {
 				logger.Error("reload on SIGHUP rejected; running config unchanged", "err", err.Error())
+			}
+			continue
+		}
+		if sig == syscall.SIGUSR1 {
+			if err := d.ReopenLogs(); err != nil {
+				logger.Error("reopen access log on SIGUSR1 failed; still writing to the old file", "err", err.Error())
 			}
 			continue
 		}

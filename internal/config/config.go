@@ -85,6 +85,11 @@ type Limits struct {
 type AccessLog struct {
 	// Path is a file path, "stdout", "stderr" or "off". Default: DataDir/access.log.
 	Path string `yaml:"path"`
+	// MaxSizeMB rotates a log file once it would grow past this many MiB
+	// (PATH → PATH.1 → PATH.2 …). Default 100.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxFiles is how many rotated files are kept. Default 5.
+	MaxFiles int `yaml:"max_files"`
 }
 
 // Upstream is a named backend.
@@ -204,6 +209,8 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 90 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultAccessLogMaxMB    = 100
+	DefaultAccessLogFiles    = 5
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultConnectTimeout    = 2 * time.Second
 	DefaultMaxIdleConns      = 256

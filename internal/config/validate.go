@@ -32,6 +32,12 @@ func (c *Config) applyDefaults() {
 	if c.Limits.ShutdownTimeout == 0 {
 		c.Limits.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
+	if c.AccessLog.MaxSizeMB == 0 {
+		c.AccessLog.MaxSizeMB = DefaultAccessLogMaxMB
+	}
+	if c.AccessLog.MaxFiles == 0 {
+		c.AccessLog.MaxFiles = DefaultAccessLogFiles
+	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		if u.Timeout == 0 {
@@ -99,6 +105,12 @@ func (l *loader) validate(c *Config) {
 	case p == "", p == "stdout", p == "stderr", p == "off":
 	case strings.ContainsRune(p, 0):
 		l.at("access_log.path", "contains a NUL byte")
+	}
+	if c.AccessLog.MaxSizeMB < 0 {
+		l.at("access_log.max_size_mb", "must be positive, got %d", c.AccessLog.MaxSizeMB)
+	}
+	if c.AccessLog.MaxFiles < 0 {
+		l.at("access_log.max_files", "must be positive, got %d", c.AccessLog.MaxFiles)
 	}
 
 	if len(c.Listeners) == 0 {

@@ -50,7 +50,7 @@ type Daemon struct {
 	handler   *gateway.Handler
 	listeners map[string]*listener // by listener name
 	accessLog *telemetry.AsyncWriter
-	logFile   *os.File
+	logFile   *telemetry.RotatingFile
 	admin     *http.Server
 	adminAddr string
 	tokenFile string
@@ -195,7 +195,7 @@ func (d *Daemon) openAccessLog(cfg *config.Config) error {
 		if p == "" {
 			p = filepath.Join(cfg.DataDir, "access.log")
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := telemetry.OpenRotatingFile(p, int64(cfg.AccessLog.MaxSizeMB)<<20, cfg.AccessLog.MaxFiles)
 		if err != nil {
 			return fmt.Errorf("open access log: %w", err)
 		}
@@ -204,6 +204,18 @@ func (d *Daemon) openAccessLog(cfg *config.Config) error {
 	}
 	d.accessLog = telemetry.NewAsyncWriter(w)
 	return nil
+}
+
+// ReopenLogs closes and reopens the access log file, for an external log
+// rotator that has moved it away (SIGUSR1 in holdfast serve). It does nothing
+// when the access log is off or goes to stdout/stderr.
+func (d *Daemon) ReopenLogs() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.logFile == nil {
+		return nil
+	}
+	return d.logFile.Reopen()
 }
 
 func metricsOptions(c config.Metrics, log *slog.Logger) metrics.Options {

@@ -46,6 +46,9 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	if a, b := old.Limits, next.Limits; a.MaxHeaderBytes != b.MaxHeaderBytes || a.ReadHeaderTimeout != b.ReadHeaderTimeout || a.IdleTimeout != b.IdleTimeout {
 		return fmt.Errorf("%s: limits.max_header_bytes, read_header_timeout and idle_timeout %w; the running config is unchanged", old.File, ErrNeedsRestart)
 	}
+	if next.AccessLog != old.AccessLog {
+		return fmt.Errorf("%s: access_log %w (to start a new file without one, send SIGUSR1); the running config is unchanged", old.File, ErrNeedsRestart)
+	}
 	if err := d.flags.Sync(ctx, next.Flags); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
