@@ -50,6 +50,8 @@ type Server struct {
 	Metrics http.Handler // served at /metrics, token required
 	Store   MetricsStore // the metrics store (PutMetricData, GetMetricData); nil = no endpoints
 	Alarms  Alarms       // the alarm monitor; nil = no endpoints
+	// FlagStore is the versioned flag service (deployments, OFREP); nil = no endpoints.
+	FlagStore FlagStore
 	Logger  *slog.Logger
 
 	mux *http.ServeMux
@@ -74,6 +76,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.auth(s.Metrics.ServeHTTP))
 	}
 	s.registerMetrics(mux)
+	s.registerFlagStore(mux)
 	// Profiles for diagnosing the daemon itself, behind the token too.
 	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))
@@ -131,6 +134,9 @@ func (s *Server) getFlag(w http.ResponseWriter, r *http.Request) {
 type SetFlagRequest struct {
 	Enabled *bool  `json:"enabled"`
 	Reason  string `json:"reason"`
+	// Strategy, when set, makes the flip a monitored deployment with this
+	// predefined strategy instead of an instant, unmonitored one.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // SetFlagResponse answers PUT /api/v1/flags/{name}.
@@ -150,6 +156,10 @@ func (s *Server) setFlag(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.TrimSpace(req.Reason) == "" {
 		writeError(w, http.StatusBadRequest, `body: field "reason" is required: say why, it goes into the change ledger`)
+		return
+	}
+	if req.Strategy != "" {
+		s.setFlagWithStrategy(w, r, &req)
 		return
 	}
 	f, c, err := s.Flags.Set(r.Context(), r.PathValue("name"), *req.Enabled, actor(r), req.Reason)

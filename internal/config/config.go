@@ -35,6 +35,8 @@ type Config struct {
 	CompositeAlarms []CompositeAlarm `yaml:"composite_alarms"`
 	// Webhooks are told of alarm state changes.
 	Webhooks []Webhook `yaml:"webhooks"`
+	// FlagEnvironments are the versioned flag store's environments.
+	FlagEnvironments []FlagEnvironment `yaml:"flag_environments"`
 
 	// File is the path the config was loaded from (not part of the YAML).
 	File string `yaml:"-"`

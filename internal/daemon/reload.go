@@ -46,7 +46,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	if a, b := old.Limits, next.Limits; a.MaxHeaderBytes != b.MaxHeaderBytes || a.ReadHeaderTimeout != b.ReadHeaderTimeout || a.IdleTimeout != b.IdleTimeout {
 		return fmt.Errorf("%s: limits.max_header_bytes, read_header_timeout and idle_timeout %w; the running config is unchanged", old.File, ErrNeedsRestart)
 	}
-	if err := d.flags.Sync(ctx, next.Flags); err != nil {
+	if err := d.flags.Configure(ctx, next); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	gw, err := d.buildGateway(next)

@@ -18,6 +18,8 @@ type DeployRequest struct {
 	Strategy    Strategy
 	Description string
 	Actor       string
+	// IgnoreMonitors: see Deployment.IgnoreMonitors.
+	IgnoreMonitors bool
 }
 
 // StartDeployment starts moving an environment to a version; it refuses
@@ -47,6 +49,7 @@ func (s *Service) StartDeployment(ctx context.Context, req DeployRequest, now ti
 	d := Deployment{
 		Environment: req.Environment, Number: 1, FromVersion: servedVersion(latest), ToVersion: req.Version,
 		Strategy: req.Strategy, Description: req.Description, Actor: req.Actor, State: Deploying, StartedAt: now,
+		IgnoreMonitors: req.IgnoreMonitors,
 	}
 	if latest != nil {
 		d.Number = latest.Number + 1
@@ -70,6 +73,9 @@ func (s *Service) detail(d *Deployment, t *alarm.Transition) map[string]any {
 	}
 	if t != nil {
 		m["alarm"], m["alarm_state"], m["alarm_reason"] = t.Alarm, t.To, t.Reason
+	}
+	if d.IgnoreMonitors {
+		m["ignore_monitors"] = true
 	}
 	return m
 }
@@ -267,7 +273,7 @@ func (s *Service) onAlarm(ctx context.Context, st *envState, t alarm.Transition)
 	trigger := t.To == alarm.StateAlarm ||
 		t.To == alarm.StateInsufficientData && st.env.insufficientData() == RollbackOnInsufficientData
 	latest := st.latest()
-	if !monitors(st.env, t.Alarm) || !trigger || latest == nil {
+	if !monitors(st.env, t.Alarm) || !trigger || latest == nil || latest.IgnoreMonitors {
 		return nil
 	}
 	why := fmt.Sprintf("alarm %s went to %s: %s", t.Alarm, t.To, t.Reason)
@@ -306,7 +312,7 @@ func (s *Service) pollAlarms(ctx context.Context, st *envState, now time.Time) e
 		return nil
 	}
 	d := st.latest()
-	if d == nil || !(d.State == Deploying || d.State == Baking ||
+	if d == nil || d.IgnoreMonitors || !(d.State == Deploying || d.State == Baking ||
 		d.State == Complete && st.env.Window() > 0 && now.Before(d.CompletedAt.Add(st.env.Window()))) {
 		return nil
 	}
