@@ -341,8 +341,7 @@ func (s *Server) flagRunbook(w http.ResponseWriter, r *http.Request) {
 		s.flagError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, fs.Runbook(r.PathValue("env"), r.PathValue("flag")))
+	writeJSON(w, http.StatusOK, map[string]string{"runbook": fs.Runbook(r.PathValue("env"), r.PathValue("flag"))})
 }
 
 func (s *Server) flagError(w http.ResponseWriter, err error) {

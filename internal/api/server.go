@@ -50,9 +50,10 @@ type Server struct {
 	Metrics http.Handler // served at /metrics, token required
 	Store   MetricsStore // the metrics store (PutMetricData, GetMetricData); nil = no endpoints
 	Alarms  Alarms       // the alarm monitor; nil = no endpoints
+	Logger  *slog.Logger
+
 	// FlagStore is the versioned flag service (deployments, OFREP); nil = no endpoints.
 	FlagStore FlagStore
-	Logger  *slog.Logger
 
 	mux *http.ServeMux
 }

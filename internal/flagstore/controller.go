@@ -102,16 +102,18 @@ func (s *Service) advance(d *Deployment, now time.Time) []Change {
 				return out
 			}
 			d.State = Baking
-			out = append(out, s.change(d.BakeStart(), d.Environment, ActionStep, ActorAlarmController,
-				fmt.Sprintf("deployment #%d at 100%%: baking until %s", d.Number, d.BakeEnd().UTC().Format(time.RFC3339)),
-				s.detail(d, nil)))
+			msg := fmt.Sprintf("deployment #%d at 100%%: baking until %s", d.Number, d.BakeEnd().UTC().Format(time.RFC3339))
+			if d.IgnoreMonitors {
+				msg = fmt.Sprintf("deployment #%d at 100%%: monitors ignored, no bake", d.Number)
+			}
+			out = append(out, s.change(d.BakeStart(), d.Environment, ActionStep, ActorAlarmController, msg, s.detail(d, nil)))
 		case Baking:
 			if now.Before(d.BakeEnd()) {
 				return out
 			}
 			d.State, d.CompletedAt = Complete, d.BakeEnd()
 			reason := fmt.Sprintf("deployment #%d complete: version %d", d.Number, d.ToVersion)
-			if w := s.envs[d.Environment].env.Window(); w > 0 {
+			if w := s.envs[d.Environment].env.Window(); w > 0 && !d.IgnoreMonitors {
 				reason += "; an alarm reverts it until " + d.CompletedAt.Add(w).UTC().Format(time.RFC3339)
 			}
 			out = append(out, s.change(d.CompletedAt, d.Environment, ActionStep, ActorAlarmController, reason, s.detail(d, nil)))

@@ -246,7 +246,7 @@ func (s *Service) Status(env string) (Status, error) {
 		dc := *d
 		out.Latest = &dc
 		out.Version = servedVersion(d)
-		if d.State == Complete && st.env.Window() > 0 {
+		if d.State == Complete && st.env.Window() > 0 && !d.IgnoreMonitors {
 			out.RevertUntil = d.CompletedAt.Add(st.env.Window())
 		}
 	}
