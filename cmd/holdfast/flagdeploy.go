@@ -23,12 +23,14 @@ func newFlagDeployCmds(g *globals) []*cobra.Command {
 		newRevertCmd(g), newFlagHistoryCmd(g), newEvaluateCmd(g), newRunbookCmd(g)}
 }
 
-// envOf returns --env, or the gateway's environment.
-func envOf(ctx context.Context, c *api.Client, env string) (string, error) {
-	if env != "" {
-		return env, nil
+// clientFor returns the admin client and --env, or the gateway's environment.
+func clientFor(ctx context.Context, g *globals, env string) (*api.Client, string, error) {
+	c, err := g.client()
+	if err != nil || env != "" {
+		return c, env, err
 	}
-	return c.GatewayFlagEnvironment(ctx)
+	env, err = c.GatewayFlagEnvironment(ctx)
+	return c, env, err
 }
 
 func newCreateVersionCmd(g *globals) *cobra.Command {
@@ -84,11 +86,8 @@ func newDeployCmd(g *globals) *cobra.Command {
 			if req.Strategy == "" && req.Custom == nil {
 				return &exitError{2, fmt.Errorf("flags deploy: --strategy is required (AllAtOnce, Linear50PercentEvery30Seconds, Linear20PercentEvery6Minutes, Canary10Percent20Minutes), or a custom one with --growth-type, --growth-factor, --duration, --bake")}
 			}
-			c, err := g.client()
+			c, env, err := clientFor(cmd.Context(), g, env)
 			if err != nil {
-				return err
-			}
-			if env, err = envOf(cmd.Context(), c, env); err != nil {
 				return err
 			}
 			d, err := c.DeployFlags(cmd.Context(), env, req)
@@ -213,11 +212,8 @@ func endDeploymentCmd(g *globals, name, short string,
 			if strings.TrimSpace(reason) == "" {
 				return &exitError{2, fmt.Errorf("flags %s: --reason is required; it goes into the change ledger", name)}
 			}
-			c, err := g.client()
+			c, env, err := clientFor(cmd.Context(), g, env)
 			if err != nil {
-				return err
-			}
-			if env, err = envOf(cmd.Context(), c, env); err != nil {
 				return err
 			}
 			d, err := fn(c, cmd.Context(), env, reason)
@@ -240,11 +236,8 @@ func newFlagHistoryCmd(g *globals) *cobra.Command {
 		Short: "An environment's deployments, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, env, err := clientFor(cmd.Context(), g, env)
 			if err != nil {
-				return err
-			}
-			if env, err = envOf(cmd.Context(), c, env); err != nil {
 				return err
 			}
 			ds, err := c.FlagDeployments(cmd.Context(), env)
@@ -285,11 +278,8 @@ func newEvaluateCmd(g *globals) *cobra.Command {
 				}
 				ctxVals[k] = contextValue(v)
 			}
-			c, err := g.client()
+			c, env, err := clientFor(cmd.Context(), g, env)
 			if err != nil {
-				return err
-			}
-			if env, err = envOf(cmd.Context(), c, env); err != nil {
 				return err
 			}
 			res, err := c.EvaluateFlag(cmd.Context(), env, args[0], api.EvaluateRequest{Entity: entity, Context: ctxVals})
@@ -331,11 +321,8 @@ func newRunbookCmd(g *globals) *cobra.Command {
 		Short: "What a flag does, who flips it, how, and what happens automatically",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			c, env, err := clientFor(cmd.Context(), g, env)
 			if err != nil {
-				return err
-			}
-			if env, err = envOf(cmd.Context(), c, env); err != nil {
 				return err
 			}
 			text, err := c.FlagRunbook(cmd.Context(), env, args[0])

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,25 +13,30 @@ import (
 
 func (f *ofrepFixture) raw(t *testing.T, method, path, token, body string) (int, string) {
 	t.Helper()
+	resp, b := f.do(t, method, path, token, body, nil)
+	return resp.StatusCode, b
+}
+
+// do sends a request with extra headers and returns the response and body.
+func (f *ofrepFixture) do(t *testing.T, method, path, token, body string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, b.String()
+	return resp, string(b)
 }
 
 // TestFlagStoreBadInput: every bad call gets a clear error and changes

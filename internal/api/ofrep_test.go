@@ -172,26 +172,11 @@ func TestOFREPBulkETag(t *testing.T) {
 	f := newOFREPFixture(t)
 	post := func(body, etag string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", f.srv.URL+"/ofrep/v1/evaluate/flags", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+f.token)
+		hdr := map[string]string{}
 		if etag != "" {
-			req.Header.Set("If-None-Match", etag)
+			hdr["If-None-Match"] = etag
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return resp, b.String()
+		return f.do(t, "POST", "/ofrep/v1/evaluate/flags", f.token, body, hdr)
 	}
 	resp, body := post(`{"context":{"targetingKey":"client-1"}}`, "")
 	etag := resp.Header.Get("ETag")
