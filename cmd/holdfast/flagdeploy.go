@@ -46,7 +46,7 @@ func newCreateVersionCmd(g *globals) *cobra.Command {
 			var content []byte
 			var err error
 			if file == "-" {
-				content, err = io.ReadAll(io.LimitReader(os.Stdin, flagstore.MaxDocumentSize+1))
+				content, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), flagstore.MaxDocumentSize+1))
 			} else {
 				content, err = os.ReadFile(file)
 			}
