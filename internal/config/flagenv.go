@@ -35,6 +35,9 @@ const DefaultRollbackWindow = 7 * 24 * time.Hour
 // flagKeyRE is the flag document's key pattern (AppConfig's).
 var flagKeyRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_-]{0,63}$`)
 
+// contextKeyRE is a rule's $name.
+var contextKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
+
 // flagEnvNameRE is the flag store's environment name pattern.
 var flagEnvNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
@@ -76,6 +79,17 @@ func (l *loader) validateFlagStore(c *Config) {
 	}
 	for _, a := range c.CompositeAlarms {
 		alarms[a.Name] = true
+	}
+	keys := map[string]bool{}
+	for i, k := range c.FlagContextKeys {
+		p := fmt.Sprintf("flag_context_keys[%d]", i)
+		switch {
+		case !contextKeyRE.MatchString(k):
+			l.at(p, "%q: a context attribute is a letter or '_', then letters, digits, '_' or '-'", k)
+		case keys[k]:
+			l.at(p, "%q is listed twice", k)
+		}
+		keys[k] = true
 	}
 	seen := map[string]bool{}
 	for i, e := range c.FlagEnvironments {

@@ -29,7 +29,7 @@ func (s *Service) Sync(ctx context.Context, declared []config.Flag) error {
 func (s *Service) Configure(ctx context.Context, cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fs, err := s.open(ctx, cfg.GatewayFlagEnvironment())
+	fs, err := s.open(ctx, cfg.GatewayFlagEnvironment(), cfg.FlagContextKeys)
 	if err != nil {
 		return err
 	}

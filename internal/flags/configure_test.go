@@ -207,3 +207,38 @@ func waitActed(t *testing.T, mgr *alarm.Manager) {
 	}
 	t.Fatal("the flag store was not told of the transition")
 }
+
+// TestContextKeys: with flag_context_keys, a version whose rule uses
+// another attribute is refused; changing the keys needs a restart; a
+// restart with narrower keys still loads the versions stored before.
+func TestContextKeys(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	svc := flags.New(st, nil)
+	cfg := &config.Config{Flags: []config.Flag{{Name: "orders-real"}}, FlagContextKeys: []string{"plan"}}
+	if err := svc.Configure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(attr string) []byte {
+		return []byte(`{"version":"1","flags":{"a":{"name":"a"}},"values":{"a":{"enabled":false,
+		  "_variants":[{"name":"v","rule":"(eq $` + attr + ` \"x\")","enabled":true},{"name":"Default","enabled":false}]}}}`)
+	}
+	if _, err := svc.Store().CreateVersion(ctx, doc("country"), "uses country", "t", time.Now()); err == nil ||
+		!strings.Contains(err.Error(), "unknown context attribute $country; known: plan") {
+		t.Fatalf("CreateVersion with an unknown attribute: %v", err)
+	}
+	if _, err := svc.Store().CreateVersion(ctx, doc("plan"), "uses plan", "t", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.FlagContextKeys = []string{"country"}
+	if err := svc.Configure(ctx, cfg); !errors.Is(err, flags.ErrNeedsRestart) {
+		t.Fatalf("changing the keys on reload: %v, want ErrNeedsRestart", err)
+	}
+	restarted := flags.New(st, nil)
+	if err := restarted.Configure(ctx, cfg); err != nil {
+		t.Fatalf("restart with narrower keys: %v", err)
+	}
+	if n := len(restarted.Store().Versions()); n != 2 {
+		t.Errorf("%d versions after the restart, want 2", n)
+	}
+}

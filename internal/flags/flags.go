@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -36,9 +37,13 @@ const (
 // ErrUnknownFlag is returned for a flag the deployed document does not have.
 var ErrUnknownFlag = errors.New("unknown flag")
 
+// ErrNeedsRestart is returned when a config changes what the flag store
+// was opened with: the gateway's environment or the context keys.
+var ErrNeedsRestart = errors.New("needs a restart")
+
 // ErrEnvironmentChanged is returned when a config moves the gateway to
-// another flag environment, which needs a restart.
-var ErrEnvironmentChanged = errors.New("the gateway's flag environment changed")
+// another flag environment.
+var ErrEnvironmentChanged = fmt.Errorf("the gateway's flag environment changed: %w", ErrNeedsRestart)
 
 // Service is the daemon's flag service.
 type Service struct {
@@ -50,7 +55,8 @@ type Service struct {
 	env atomic.Pointer[string]            // the gateway's environment
 	mgr atomic.Pointer[alarm.Manager]     // for polling monitored alarms
 
-	mu sync.Mutex // serialises Configure and Set
+	mu   sync.Mutex // serialises Configure and Set
+	keys []string   // the context keys the store was opened with
 }
 
 // New returns a service over the state store; call Configure (or Sync)
@@ -73,16 +79,19 @@ func (s *Service) Environment() string {
 	return config.DefaultFlagEnvironment
 }
 
-func (s *Service) open(ctx context.Context, env string) (*flagstore.Service, error) {
+func (s *Service) open(ctx context.Context, env string, keys []string) (*flagstore.Service, error) {
 	if fs := s.fs.Load(); fs != nil {
 		if cur := s.Environment(); cur != env {
 			return nil, fmt.Errorf("%w from %s to %s; restart holdfast to change it", ErrEnvironmentChanged, cur, env)
+		}
+		if !slices.Equal(keys, s.keys) {
+			return nil, fmt.Errorf("%w: flag_context_keys changed; restart holdfast to change them", ErrNeedsRestart)
 		}
 		return fs, nil
 	}
 	fs, err := flagstore.New(flagstore.Config{
 		App: App, Profile: Profile, DefaultEnvironment: env, Logger: s.log,
-		AlarmState: s.alarmState,
+		ContextKeys: keys, AlarmState: s.alarmState,
 	}, flagstore.NewStateStore(s.st, App, Profile))
 	if err != nil {
 		return nil, err
@@ -91,6 +100,7 @@ func (s *Service) open(ctx context.Context, env string) (*flagstore.Service, err
 		return nil, err
 	}
 	s.env.Store(&env)
+	s.keys = slices.Clone(keys)
 	s.fs.Store(fs)
 	return fs, nil
 }

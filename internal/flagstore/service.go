@@ -114,8 +114,12 @@ func (s *Service) Load(ctx context.Context) error {
 	}
 	versions := map[int]*compiled{}
 	meta := map[int]Version{}
+	// A stored version was valid when stored: a later, narrower list of
+	// context keys applies to new versions only.
+	opts := s.parseOptions()
+	opts.ContextKeys = nil
 	for _, v := range vs {
-		doc, err := ParseDocument(v.Content, s.parseOptions())
+		doc, err := ParseDocument(v.Content, opts)
 		if err != nil {
 			return fmt.Errorf("load flag version %d: %w", v.Number, err)
 		}
