@@ -35,7 +35,7 @@ type fixture struct {
 	path  string
 }
 
-// newFixture returns a Service on a real SQLite file with environment
+// newFixture returns a Service on a real state store (SQLite) with environment
 // "prod" monitoring alarm "errors", and versions 1 (kill off) and 2 (on).
 func newFixture(t testing.TB, env Environment) *fixture {
 	t.Helper()
