@@ -98,6 +98,7 @@ func TestFlagDeploymentCommands(t *testing.T) {
 		}
 	}
 	must("production (the gateway's): version 1", "flags", "status")
+	fails(1, "has no previous version", "flags", "revert", "--reason", "nothing before")
 	must("monitors: guard; rollback window 168h0m0s; INSUFFICIENT_DATA: ignore", "flags", "status", "--env", "production")
 
 	doc := filepath.Join(dir, "v2.json")

@@ -43,16 +43,34 @@ func (s *Service) Configure(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 	}
+	s.declared = cfg
+	return s.ensureAllDeclared(ctx, fs)
+}
+
+// ensureAllDeclared adds the declared flags to every configured
+// environment. Callers hold s.mu.
+func (s *Service) ensureAllDeclared(ctx context.Context, fs *flagstore.Service) error {
 	legacy, err := s.legacyValues(ctx)
 	if err != nil {
 		return err
 	}
-	for _, e := range envs {
-		if err := s.ensureDeclared(ctx, fs, e.Name, cfg.Flags, legacy); err != nil {
+	s.waiting = false
+	for _, e := range environments(s.declared) {
+		if err := s.ensureDeclared(ctx, fs, e.Name, s.declared.Flags, legacy); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// retryDeclared adds declared flags that waited for a deployment to end.
+func (s *Service) retryDeclared(ctx context.Context, fs *flagstore.Service) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.waiting || s.declared == nil {
+		return nil
+	}
+	return s.ensureAllDeclared(ctx, fs)
 }
 
 func environments(cfg *config.Config) []flagstore.Environment {
@@ -137,6 +155,7 @@ func (s *Service) ensureDeclared(ctx context.Context, fs *flagstore.Service, env
 	if st.Latest != nil && st.Latest.State.Active() {
 		s.log.Warn("flags declared in the config wait for the deployment in progress; until then the gateway treats them as on",
 			"environment", env, "deployment", st.Latest.Number)
+		s.waiting = true // retried by Run once the deployment ends
 		return nil
 	}
 	now := s.now()

@@ -242,3 +242,44 @@ func TestContextKeys(t *testing.T) {
 		t.Errorf("%d versions after the restart, want 2", n)
 	}
 }
+
+// TestDeclaredFlagWaitsForDeployment: a flag declared while a deployment
+// runs arrives once it ends, without another reload.
+func TestDeclaredFlagWaitsForDeployment(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := openStore(t)
+	svc := flags.New(st, nil)
+	cfg := &config.Config{Flags: []config.Flag{{Name: "orders-real"}}}
+	if err := svc.Configure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	go svc.Run(ctx, 10*time.Millisecond)
+	strat := flagstore.Linear20PercentEvery6Minutes
+	if _, err := svc.SetFlag(ctx, flags.SetRequest{Name: "orders-real", Enabled: false, Actor: "dev", Reason: "slowly", Strategy: &strat}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Flags = append(cfg.Flags, config.Flag{Name: "search-new"})
+	if err := svc.Configure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, known := svc.Bool("search-new", "c"); known {
+		t.Fatal("search-new deployed in the middle of another deployment")
+	}
+	if _, err := svc.Store().Stop(ctx, config.DefaultFlagEnvironment, "dev", "enough", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, known := svc.Bool("search-new", "c"); known && v {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("search-new never arrived after the deployment ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v, _ := svc.Bool("orders-real", "c"); !v {
+		t.Error("orders-real should be back on after the stop")
+	}
+}

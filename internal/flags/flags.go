@@ -55,8 +55,10 @@ type Service struct {
 	env atomic.Pointer[string]            // the gateway's environment
 	mgr atomic.Pointer[alarm.Manager]     // for polling monitored alarms
 
-	mu   sync.Mutex // serialises Configure and Set
-	keys []string   // the context keys the store was opened with
+	mu       sync.Mutex     // serialises Configure and Set
+	keys     []string       // the context keys the store was opened with
+	declared *config.Config // the last config configured
+	waiting  bool           // declared flags wait for a deployment to end
 }
 
 // New returns a service over the state store; call Configure (or Sync)
@@ -156,6 +158,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			err := fs.Eval(ctx, s.now())
+			if err == nil {
+				err = s.retryDeclared(ctx, fs)
+			}
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:
 				s.log.Warn("flag deployments not advanced; serving the last good flags", "err", err)
