@@ -82,11 +82,12 @@ func (s *Server) createFlagVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := fs.CreateVersion(r.Context(), req.Content, req.Description, actor(r), time.Now())
+	var verr *flagstore.ValidationError
 	switch {
-	case err != nil && strings.HasPrefix(err.Error(), "store flag version"):
-		writeError(w, http.StatusServiceUnavailable, "state store unavailable, nothing stored: "+err.Error())
-	case err != nil: // the document broke the schema, a constraint or a rule, or a validator vetoed it
+	case errors.As(err, &verr), errors.Is(err, flagstore.ErrInvalidDocument), errors.Is(err, flagstore.ErrVetoed):
 		writeError(w, http.StatusUnprocessableEntity, "version rejected, nothing stored: "+err.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "state store unavailable, nothing stored: "+err.Error())
 	default:
 		v.Content = nil
 		writeJSON(w, http.StatusCreated, v)
@@ -202,8 +203,8 @@ type CustomStrategy struct {
 	FinalBakeTime      string  `json:"final_bake_time"`
 }
 
-// Strategy resolves a strategy name or a custom strategy.
-func Strategy(name string, c *CustomStrategy) (flagstore.Strategy, error) {
+// ResolveStrategy resolves a strategy name or a custom strategy.
+func ResolveStrategy(name string, c *CustomStrategy) (flagstore.Strategy, error) {
 	switch {
 	case name != "" && c != nil:
 		return flagstore.Strategy{}, errors.New("give a strategy name or a custom strategy, not both")
@@ -251,7 +252,7 @@ func (s *Server) startFlagDeployment(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	strat, err := Strategy(req.Strategy, req.Custom)
+	strat, err := ResolveStrategy(req.Strategy, req.Custom)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -366,7 +367,7 @@ func (s *Server) setFlagWithStrategy(w http.ResponseWriter, r *http.Request, req
 		writeError(w, http.StatusNotImplemented, "strategies need the versioned flag store")
 		return
 	}
-	strat, err := Strategy(req.Strategy, nil)
+	strat, err := ResolveStrategy(req.Strategy, nil)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
