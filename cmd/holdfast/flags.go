@@ -11,7 +11,7 @@ import (
 func newFlagsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "flags",
-		Short: "List, read and flip flags (kill switches)",
+		Short: "List, read and flip flags (kill switches); versions, deployments, OFREP evaluation",
 	}
 	list := &cobra.Command{
 		Use:   "list",
@@ -51,7 +51,7 @@ func newFlagsCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	var reason string
+	var reason, strategy string
 	set := &cobra.Command{
 		Use:   "set NAME on|off --reason TEXT",
 		Short: "Flip a flag; the gateway applies it within a second",
@@ -72,7 +72,7 @@ func newFlagsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.SetFlag(cmd.Context(), args[0], on, reason)
+			res, err := c.SetFlagWithStrategy(cmd.Context(), args[0], on, reason, strategy)
 			if err != nil {
 				return err
 			}
@@ -81,7 +81,9 @@ func newFlagsCmd(g *globals) *cobra.Command {
 		},
 	}
 	set.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the change ledger)")
+	set.Flags().StringVar(&strategy, "strategy", "", "deploy the flip by this strategy, watched by the environment's alarms [instant, not rolled back by alarms]")
 	cmd.AddCommand(list, get, set)
+	cmd.AddCommand(newFlagDeployCmds(g)...)
 	return cmd
 }
 

@@ -52,6 +52,9 @@ type Server struct {
 	Alarms  Alarms       // the alarm monitor; nil = no endpoints
 	Logger  *slog.Logger
 
+	// FlagStore is the versioned flag service (deployments, OFREP); nil = no endpoints.
+	FlagStore FlagStore
+
 	mux *http.ServeMux
 }
 
@@ -74,6 +77,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.auth(s.Metrics.ServeHTTP))
 	}
 	s.registerMetrics(mux)
+	s.registerFlagStore(mux)
 	// Profiles for diagnosing the daemon itself, behind the token too.
 	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))
@@ -131,6 +135,9 @@ func (s *Server) getFlag(w http.ResponseWriter, r *http.Request) {
 type SetFlagRequest struct {
 	Enabled *bool  `json:"enabled"`
 	Reason  string `json:"reason"`
+	// Strategy, when set, makes the flip a monitored deployment with this
+	// predefined strategy instead of an instant, unmonitored one.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // SetFlagResponse answers PUT /api/v1/flags/{name}.
@@ -150,6 +157,10 @@ func (s *Server) setFlag(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.TrimSpace(req.Reason) == "" {
 		writeError(w, http.StatusBadRequest, `body: field "reason" is required: say why, it goes into the change ledger`)
+		return
+	}
+	if req.Strategy != "" {
+		s.setFlagWithStrategy(w, r, &req)
 		return
 	}
 	f, c, err := s.Flags.Set(r.Context(), r.PathValue("name"), *req.Enabled, actor(r), req.Reason)

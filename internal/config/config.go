@@ -35,6 +35,11 @@ type Config struct {
 	CompositeAlarms []CompositeAlarm `yaml:"composite_alarms"`
 	// Webhooks are told of alarm state changes.
 	Webhooks []Webhook `yaml:"webhooks"`
+	// FlagEnvironments are the versioned flag store's environments.
+	FlagEnvironments []FlagEnvironment `yaml:"flag_environments"`
+	// FlagContextKeys, when set, are the only context attributes flag rules
+	// may use (besides the entity); a new version using another is refused.
+	FlagContextKeys []string `yaml:"flag_context_keys"`
 
 	// File is the path the config was loaded from (not part of the YAML).
 	File string `yaml:"-"`

@@ -74,6 +74,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyAlarmDefaults()
+	c.applyFlagEnvironmentDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		if r.Balance == "" {
@@ -195,6 +196,7 @@ func (l *loader) validate(c *Config) {
 	}
 	l.validateMetrics(&c.Metrics)
 	l.validateAlarms(c)
+	l.validateFlagStore(c)
 }
 
 func (l *loader) validateMetrics(m *Metrics) {
@@ -264,8 +266,12 @@ func (l *loader) validateRoute(c *Config, i int, names, ups, flagNames map[strin
 	}
 	switch r.Balance {
 	case BalanceRoundRobin:
-		if r.HashKey != "" {
-			l.at(p+".hash_key", "only used with balance: hash")
+		if r.HashKey != "" && r.KillSwitch == "" {
+			l.at(p+".hash_key", "only used with balance: hash, or with a kill_switch (the flag entity)")
+		} else if r.HashKey != "" {
+			if err := checkHashKey(r.HashKey); err != nil {
+				l.at(p+".hash_key", "%v", err)
+			}
 		}
 	case BalanceHash:
 		if err := checkHashKey(r.HashKey); err != nil {

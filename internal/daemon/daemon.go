@@ -101,7 +101,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 
 	d.flags = flags.New(d.store, d.log)
-	if err := d.flags.Sync(ctx, cfg.Flags); err != nil {
+	if err := d.flags.Configure(ctx, cfg); err != nil {
 		return err
 	}
 	d.tel = telemetry.New()
@@ -120,6 +120,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics))
+	if err := d.flags.Watch(d.monitor.Manager()); err != nil {
+		return err
+	}
 	d.monitor.Start()
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
@@ -131,7 +134,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.baseCtx, d.cancel = runCtx, cancel
 	gw.Start(runCtx)
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.flags.Run(runCtx, 500*time.Millisecond) }()
+	go func() { defer d.wg.Done(); d.flags.Run(runCtx, 250*time.Millisecond) }()
 
 	for _, lc := range cfg.Listeners {
 		ln, err := d.openListener(lc, cfg.Limits)
@@ -154,6 +157,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Alarms:  d.monitor,
 		Logger:  d.log,
 	}
+	srv.FlagStore = d.flags
 	aln, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("admin listener %s: %w", cfg.Admin.Listen, err)

@@ -49,7 +49,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	if next.AccessLog != old.AccessLog {
 		return fmt.Errorf("%s: access_log %w (to start a new file without one, send SIGUSR1); the running config is unchanged", old.File, ErrNeedsRestart)
 	}
-	if err := d.flags.Sync(ctx, next.Flags); err != nil {
+	if err := d.flags.Configure(ctx, next); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	gw, err := d.buildGateway(next)

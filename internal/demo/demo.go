@@ -115,7 +115,7 @@ func (r *run) script(ctx context.Context) error {
 		return err
 	}
 	r.say("started orders service (%s backend) on %s", realBackend.Name(), realURL)
-	mockURL, _, err := r.serveOrders(orders.NewMock(nil))
+	mockURL, mockHandler, err := r.serveOrders(orders.NewMock(nil))
 	if err != nil {
 		return err
 	}
@@ -200,6 +200,9 @@ func (r *run) script(ctx context.Context) error {
 		return err
 	}
 	if err := r.waitAlarm(ctx, client, alarmName, "OK", time.Now()); err != nil {
+		return err
+	}
+	if err := r.flagDeploymentStep(ctx, client, gen, mockHandler); err != nil {
 		return err
 	}
 	gen.stop()
@@ -310,5 +313,9 @@ error_rate_alarm:
   period: 1s
   evaluation_periods: 3
   datapoints_to_alarm: 2
+# Flag deployments to production roll back when that alarm fires.
+flag_environments:
+  - name: production
+    monitors: [orders-error-rate]
 `, dataDir, realURL, mockURL, FlagName, FlagName)
 }

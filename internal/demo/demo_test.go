@@ -48,10 +48,16 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"demo: database incident drill", "demo: incident over", "orders-real set by holdfast-demo",
-		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK"} {
+		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK",
+		"rolled itself back", "rollback by alarm/orders-error-rate: deployment #4 rolled back to version 3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("ledger output lacks %q", want)
 		}
+	}
+	// After the flag deployment rolled back, everything is on postgres again.
+	after := regexp.MustCompile(`after the rollback: (\d+) requests, (\d+) on postgres, (\d+) on the mock, (\d+) errors`).FindStringSubmatch(text)
+	if after == nil || num(after[1]) == 0 || num(after[4]) != 0 || num(after[2]) < num(after[1])*9/10 {
+		t.Errorf("after the flag rollback: %v", after)
 	}
 }
 

@@ -44,7 +44,7 @@ func TestServiceSetAndSnapshot(t *testing.T) {
 	// A second service on the same store (another process) sees the flip
 	// after a refresh.
 	other := flags.New(st, nil)
-	if err := other.Refresh(ctx); err != nil {
+	if err := other.Sync(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if v, k := other.Bool("a", ""); v || !k {

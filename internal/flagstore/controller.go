@@ -18,6 +18,8 @@ type DeployRequest struct {
 	Strategy    Strategy
 	Description string
 	Actor       string
+	// IgnoreMonitors: see Deployment.IgnoreMonitors.
+	IgnoreMonitors bool
 }
 
 // StartDeployment starts moving an environment to a version; it refuses
@@ -47,6 +49,7 @@ func (s *Service) StartDeployment(ctx context.Context, req DeployRequest, now ti
 	d := Deployment{
 		Environment: req.Environment, Number: 1, FromVersion: servedVersion(latest), ToVersion: req.Version,
 		Strategy: req.Strategy, Description: req.Description, Actor: req.Actor, State: Deploying, StartedAt: now,
+		IgnoreMonitors: req.IgnoreMonitors,
 	}
 	if latest != nil {
 		d.Number = latest.Number + 1
@@ -70,6 +73,9 @@ func (s *Service) detail(d *Deployment, t *alarm.Transition) map[string]any {
 	}
 	if t != nil {
 		m["alarm"], m["alarm_state"], m["alarm_reason"] = t.Alarm, t.To, t.Reason
+	}
+	if d.IgnoreMonitors {
+		m["ignore_monitors"] = true
 	}
 	return m
 }
@@ -96,16 +102,18 @@ func (s *Service) advance(d *Deployment, now time.Time) []Change {
 				return out
 			}
 			d.State = Baking
-			out = append(out, s.change(d.BakeStart(), d.Environment, ActionStep, ActorAlarmController,
-				fmt.Sprintf("deployment #%d at 100%%: baking until %s", d.Number, d.BakeEnd().UTC().Format(time.RFC3339)),
-				s.detail(d, nil)))
+			msg := fmt.Sprintf("deployment #%d at 100%%: baking until %s", d.Number, d.BakeEnd().UTC().Format(time.RFC3339))
+			if d.IgnoreMonitors {
+				msg = fmt.Sprintf("deployment #%d at 100%%: monitors ignored, no bake", d.Number)
+			}
+			out = append(out, s.change(d.BakeStart(), d.Environment, ActionStep, ActorAlarmController, msg, s.detail(d, nil)))
 		case Baking:
 			if now.Before(d.BakeEnd()) {
 				return out
 			}
 			d.State, d.CompletedAt = Complete, d.BakeEnd()
 			reason := fmt.Sprintf("deployment #%d complete: version %d", d.Number, d.ToVersion)
-			if w := s.envs[d.Environment].env.Window(); w > 0 {
+			if w := s.envs[d.Environment].env.Window(); w > 0 && !d.IgnoreMonitors {
 				reason += "; an alarm reverts it until " + d.CompletedAt.Add(w).UTC().Format(time.RFC3339)
 			}
 			out = append(out, s.change(d.CompletedAt, d.Environment, ActionStep, ActorAlarmController, reason, s.detail(d, nil)))
@@ -267,7 +275,7 @@ func (s *Service) onAlarm(ctx context.Context, st *envState, t alarm.Transition)
 	trigger := t.To == alarm.StateAlarm ||
 		t.To == alarm.StateInsufficientData && st.env.insufficientData() == RollbackOnInsufficientData
 	latest := st.latest()
-	if !monitors(st.env, t.Alarm) || !trigger || latest == nil {
+	if !monitors(st.env, t.Alarm) || !trigger || latest == nil || latest.IgnoreMonitors {
 		return nil
 	}
 	why := fmt.Sprintf("alarm %s went to %s: %s", t.Alarm, t.To, t.Reason)
@@ -306,7 +314,7 @@ func (s *Service) pollAlarms(ctx context.Context, st *envState, now time.Time) e
 		return nil
 	}
 	d := st.latest()
-	if d == nil || !(d.State == Deploying || d.State == Baking ||
+	if d == nil || d.IgnoreMonitors || !(d.State == Deploying || d.State == Baking ||
 		d.State == Complete && st.env.Window() > 0 && now.Before(d.CompletedAt.Add(st.env.Window()))) {
 		return nil
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"holdfast/internal/alarm"
+	"holdfast/internal/state"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -31,16 +31,15 @@ func killContent(enabled bool) []byte {
 type fixture struct {
 	t     testing.TB
 	svc   *Service
-	store *SQLiteStore
+	store *StateStore
 	path  string
 }
 
-// newFixture returns a Service on a real SQLite file with environment
+// newFixture returns a Service on a real state store (SQLite) with environment
 // "prod" monitoring alarm "errors", and versions 1 (kill off) and 2 (on).
 func newFixture(t testing.TB, env Environment) *fixture {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "flags.db")
-	f := &fixture{t: t, path: path}
+	f := &fixture{t: t, path: t.TempDir()}
 	f.open()
 	ctx := context.Background()
 	if env.Name == "" {
@@ -63,11 +62,12 @@ func newFixture(t testing.TB, env Environment) *fixture {
 
 func (f *fixture) open() {
 	f.t.Helper()
-	st, err := OpenSQLite(context.Background(), f.path, "shop", "flags")
+	db, err := state.Open(context.Background(), f.path)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.t.Cleanup(func() { st.Close() })
+	f.t.Cleanup(func() { db.Close() })
+	st := NewStateStore(db, "shop", "flags")
 	svc, err := New(Config{App: "shop", Profile: "flags", DefaultEnvironment: "prod", Logger: quiet}, st)
 	if err != nil {
 		f.t.Fatal(err)

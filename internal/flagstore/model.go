@@ -116,13 +116,24 @@ type Deployment struct {
 	// EndedAt is when it was rolled back or reverted.
 	EndedAt time.Time `json:"ended_at,omitzero"`
 	Reason  string    `json:"reason,omitempty"` // why it was rolled back or reverted
+	// IgnoreMonitors: alarms neither roll this deployment back nor revert
+	// it, and it does not bake (nothing watches the bake). An operator's
+	// kill-switch flip during an incident must not be undone by the alarm
+	// that prompted it.
+	IgnoreMonitors bool `json:"ignore_monitors,omitempty"`
 }
 
 // BakeStart is when the deployment reaches 100% and starts baking.
 func (d Deployment) BakeStart() time.Time { return d.StartedAt.Add(d.Strategy.DeploymentDuration) }
 
-// BakeEnd is when baking ends and the deployment is COMPLETE.
-func (d Deployment) BakeEnd() time.Time { return d.BakeStart().Add(d.Strategy.FinalBakeTime) }
+// BakeEnd is when baking ends and the deployment is COMPLETE; at once
+// after 100% when the deployment ignores monitors.
+func (d Deployment) BakeEnd() time.Time {
+	if d.IgnoreMonitors {
+		return d.BakeStart()
+	}
+	return d.BakeStart().Add(d.Strategy.FinalBakeTime)
+}
 
 // Change is a change-ledger entry; it has the fields of internal/state's
 // Change so the lead can store it there.

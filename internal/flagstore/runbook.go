@@ -64,6 +64,11 @@ func (s *Service) Runbook(env, flag string) string {
 	}
 	p("")
 	p("HOW TO FLIP IT")
+	if def != nil && len(val.Variants) == 0 {
+		p("  As a kill switch (instant, by the operator; alarms do not undo it):")
+		p("       holdfast flags set %s off --reason \"why\"", flag)
+		p("  As a watched change, the way any version is deployed:")
+	}
 	p("  1. Create a version with values.%s.enabled changed, with a description saying why:", flag)
 	p("       holdfast flags create-version --file flags.json --description \"why\"")
 	p("  2. Deploy it; AllAtOnce is instant (then %v of bake), a gradual strategy limits the blast radius:", AllAtOnce.FinalBakeTime)
@@ -100,6 +105,9 @@ func (s *Service) Runbook(env, flag string) string {
 			p("  Deployment #%d (version %d → %d, %s) is %s at %g%%; it completes at %s.",
 				d.Number, d.FromVersion, d.ToVersion, d.Strategy.Name, d.State, d.Percent, d.BakeEnd().UTC().Format(time.RFC3339))
 		case Complete:
+			if d.IgnoreMonitors {
+				p("  Deployment #%d (version %d) was an operator's flip: alarms do not revert it.", d.Number, d.ToVersion)
+			}
 			if !st.RevertUntil.IsZero() && len(e.Monitors) > 0 {
 				p("  Deployment #%d (version %d) completed at %s; automatic revert to version %d applies until %s.",
 					d.Number, d.ToVersion, d.CompletedAt.UTC().Format(time.RFC3339), d.FromVersion, st.RevertUntil.UTC().Format(time.RFC3339))

@@ -114,8 +114,12 @@ func (s *Service) Load(ctx context.Context) error {
 	}
 	versions := map[int]*compiled{}
 	meta := map[int]Version{}
+	// A stored version was valid when stored: a later, narrower list of
+	// context keys applies to new versions only.
+	opts := s.parseOptions()
+	opts.ContextKeys = nil
 	for _, v := range vs {
-		doc, err := ParseDocument(v.Content, s.parseOptions())
+		doc, err := ParseDocument(v.Content, opts)
 		if err != nil {
 			return fmt.Errorf("load flag version %d: %w", v.Number, err)
 		}
@@ -246,7 +250,7 @@ func (s *Service) Status(env string) (Status, error) {
 		dc := *d
 		out.Latest = &dc
 		out.Version = servedVersion(d)
-		if d.State == Complete && st.env.Window() > 0 {
+		if d.State == Complete && st.env.Window() > 0 && !d.IgnoreMonitors {
 			out.RevertUntil = d.CompletedAt.Add(st.env.Window())
 		}
 	}

@@ -6,10 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"holdfast/internal/state"
 )
 
 func TestWebhookValidator(t *testing.T) {
@@ -29,11 +30,12 @@ func TestWebhookValidator(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	st, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "f.db"), "shop", "flags")
+	db, err := state.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	st := NewStateStore(db, "shop", "flags")
 	hook := &WebhookValidator{URL: srv.URL, Header: http.Header{"Authorization": {"Bearer t"}}}
 	svc, err := New(Config{App: "shop", Profile: "flags", Validators: []Validator{hook}}, st)
 	if err != nil {

@@ -29,6 +29,22 @@ var migrations = []string{
 		detail   TEXT NOT NULL DEFAULT '{}'
 	);
 	CREATE INDEX changes_subject ON changes(kind, subject, id);`,
+	// 2: the versioned flag store (internal/flagstore); its ledger entries go
+	// to changes.
+	`CREATE TABLE flagstore_versions (
+		app TEXT NOT NULL, profile TEXT NOT NULL, number INTEGER NOT NULL,
+		description TEXT NOT NULL, content BLOB NOT NULL, actor TEXT NOT NULL, created_at INTEGER NOT NULL,
+		PRIMARY KEY (app, profile, number)
+	);
+	CREATE TABLE flagstore_environments (
+		app TEXT NOT NULL, profile TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+		PRIMARY KEY (app, profile, name)
+	);
+	CREATE TABLE flagstore_deployments (
+		app TEXT NOT NULL, profile TEXT NOT NULL, environment TEXT NOT NULL, number INTEGER NOT NULL,
+		state TEXT NOT NULL, body TEXT NOT NULL,
+		PRIMARY KEY (app, profile, environment, number)
+	);`,
 }
 
 // SchemaVersion is the schema version this binary writes.

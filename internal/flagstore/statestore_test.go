@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestPersistenceRoundTrip reopens the SQLite file in a new Service and
+// TestPersistenceRoundTrip reopens the state store in a new Service and
 // checks that versions, environments, deployments and the ledger survive.
 func TestPersistenceRoundTrip(t *testing.T) {
 	env := Environment{Name: "prod", Monitors: []string{"errors", "latency"}, RollbackWindow: 48 * time.Hour,
