@@ -52,6 +52,9 @@ type Server struct {
 	Alarms  Alarms       // the alarm monitor; nil = no endpoints
 	Logger  *slog.Logger
 
+	// Rollouts are the daemon's canary rollouts (rollout.go); nil = no endpoints.
+	Rollouts Rollouts
+
 	mux *http.ServeMux
 }
 
@@ -74,6 +77,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.auth(s.Metrics.ServeHTTP))
 	}
 	s.registerMetrics(mux)
+	s.registerRollouts(mux)
 	// Profiles for diagnosing the daemon itself, behind the token too.
 	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))
