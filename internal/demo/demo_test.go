@@ -48,7 +48,8 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"demo: database incident drill", "demo: incident over", "orders-real set by holdfast-demo",
-		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK"} {
+		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK",
+		"rolling out a bad version", "ROLLED_BACK", "rollback by holdfast"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("ledger output lacks %q", want)
 		}
