@@ -396,6 +396,19 @@ func TestRolloutSlowCandidateRolledBackByP95(t *testing.T) {
 	waitCount(t, load, 200)
 	load.take()
 	e.cliOK(t, "rollout", "start", "orders", "--candidate", v2URL, "--reason", "e2e: slow v2")
+	// A reload keeps the split; one that drops the route is refused.
+	e.cliOK(t, "reload", "--reason", "e2e: reload during a rollout")
+	orig, err := readFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(orig, "  - name: orders")
+	j := strings.Index(orig, "error_rate_alarm:")
+	writeFile(t, e.cfg, orig[:i]+orig[j:])
+	if out, code := e.d.cli(t, "reload"); code == 0 || !strings.Contains(out, "rollout in progress") {
+		t.Errorf("reload without the route during a rollout: exit %d: %s", code, out)
+	}
+	writeFile(t, e.cfg, orig)
 	st := e.waitState(t, 30*time.Second, rollout.StateRolledBack, rollout.StatePromoted)
 	if st.State != rollout.StateRolledBack || !strings.Contains(st.Reason, "analysis failed") || !strings.Contains(st.Reason, "p95") {
 		t.Fatalf("slow candidate: %s: %s", st.State, st.Reason)
