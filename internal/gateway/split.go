@@ -122,13 +122,9 @@ func NormalizeTargetURL(raw string) (string, error) {
 func (s *Splits) Stable(route string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.current()
-	if g == nil {
-		return "", fmt.Errorf("gateway not started")
-	}
-	rt := g.routeByName(route)
-	if rt == nil {
-		return "", fmt.Errorf("no route named %q", route)
+	_, rt, err := s.routeOf(route)
+	if err != nil {
+		return "", err
 	}
 	if st := s.want[route]; st.Stable != "" && st.StableSig == rt.sig {
 		return st.Stable, nil
@@ -136,11 +132,17 @@ func (s *Splits) Stable(route string) (string, error) {
 	return rt.configuredStable()
 }
 
-func (s *Splits) current() *Gateway {
-	if s.h == nil {
-		return nil
+// routeOf finds a route in the current Gateway; s.mu is held.
+func (s *Splits) routeOf(name string) (*Gateway, *route, error) {
+	if s.h == nil || s.h.Current() == nil {
+		return nil, nil, fmt.Errorf("gateway not started")
 	}
-	return s.h.Current()
+	g := s.h.Current()
+	rt := g.routeByName(name)
+	if rt == nil {
+		return nil, nil, fmt.Errorf("no route named %q", name)
+	}
+	return g, rt, nil
 }
 
 // SetSplit sends candidatePercent of the route's traffic to candidate and
@@ -152,13 +154,9 @@ func (s *Splits) SetSplit(route, stable, candidate string, candidatePercent floa
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.current()
-	if g == nil {
-		return fmt.Errorf("gateway not started")
-	}
-	rt := g.routeByName(route)
-	if rt == nil {
-		return fmt.Errorf("no route named %q", route)
+	g, rt, err := s.routeOf(route)
+	if err != nil {
+		return err
 	}
 	next := s.want[route]
 	if next.StableSig != rt.sig {
@@ -166,7 +164,6 @@ func (s *Splits) SetSplit(route, stable, candidate string, candidatePercent floa
 	}
 	cur := next.Stable
 	if cur == "" {
-		var err error
 		if cur, err = rt.configuredStable(); err != nil {
 			return err
 		}
@@ -191,13 +188,9 @@ func (s *Splits) SetSplit(route, stable, candidate string, candidatePercent floa
 func (s *Splits) Promote(route, candidate string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.current()
-	if g == nil {
-		return fmt.Errorf("gateway not started")
-	}
-	rt := g.routeByName(route)
-	if rt == nil {
-		return fmt.Errorf("no route named %q", route)
+	g, rt, err := s.routeOf(route)
+	if err != nil {
+		return err
 	}
 	next := SplitState{Stable: candidate, StableSig: rt.sig}
 	live, err := s.build(g, rt, next)
