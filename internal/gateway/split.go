@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"holdfast/internal/config"
 	"holdfast/internal/rollout"
@@ -87,13 +88,6 @@ func (s *Splits) Promoted() map[string]SplitState {
 		}
 	}
 	return out
-}
-
-// State returns a route's split.
-func (s *Splits) State(route string) SplitState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.want[route]
 }
 
 // IsTargetURL reports whether a target name is an inline URL rather than
@@ -447,3 +441,31 @@ func (g *Gateway) routeByName(name string) *route {
 }
 
 func fmtPercent(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) + "%" }
+
+// RolloutStatus is a route's live split, for the status document.
+type RolloutStatus struct {
+	// Stable is the promoted stable target; nil: the configured targets.
+	Stable    *TargetStatus `json:"stable,omitempty"`
+	Candidate *TargetStatus `json:"candidate,omitempty"`
+	// CandidatePercent is the candidate's share of the traffic.
+	CandidatePercent float64 `json:"candidate_percent"`
+}
+
+func (rt *route) rolloutStatus(now time.Time) *RolloutStatus {
+	sp := rt.split.Load()
+	if sp == nil {
+		return nil
+	}
+	out := &RolloutStatus{CandidatePercent: sp.pct}
+	if sp.stable != nil {
+		ts := targetStatus(sp.stable, now)
+		out.Stable = &ts
+	}
+	if sp.cand != nil {
+		ts := targetStatus(sp.cand, now)
+		out.Candidate = &ts
+	} else {
+		out.CandidatePercent = 0
+	}
+	return out
+}

@@ -159,6 +159,9 @@ routes:
 			t.Fatalf("after promotion %s got %s", fmt.Sprint("k", i), got)
 		}
 	}
+	if rs := s.h.Current().Status()[0].Rollout; rs == nil || rs.Stable == nil || rs.Stable.Upstream != "named" || rs.Candidate != nil {
+		t.Errorf("status after promotion: %+v", rs)
+	}
 	if got, _ := s.splits.Stable("orders"); got != "named" {
 		t.Errorf("Stable after promotion = %q", got)
 	}
