@@ -429,3 +429,41 @@ func TestRolloutSlowCandidateRolledBackByP95(t *testing.T) {
 		t.Errorf("rollback entry: %+v", last)
 	}
 }
+
+// A restart in the middle of a rollout ends it rolled back, with all
+// traffic on stable, and says so; the route is free for the next one.
+func TestRolloutInterruptedByRestart(t *testing.T) {
+	e := newRolloutEnv(t, "steps:50%:60s", "{disabled: true}")
+	v2 := start(t, bins.orders, "--listen", "127.0.0.1:0", "--backend", "mock")
+	v2URL := "http://" + v2.waitLine(ordersRE, 30*time.Second)[1]
+	e.cliOK(t, "rollout", "start", "orders", "--candidate", v2URL)
+	if st := e.status(t); st.State != rollout.StateShifting || st.CandidatePercent != 50 {
+		t.Fatalf("after start: %s at %v%%", st.State, st.CandidatePercent)
+	}
+	e.d.cmd.Process.Signal(syscall.SIGTERM)
+	if code := e.d.wait(20 * time.Second); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	v2.cmd.Process.Signal(syscall.SIGTERM) // were any traffic still sent to v2, it would fail now
+	v2.wait(15 * time.Second)
+	e.d = startDaemon(t, e.cfg, e.dataDir)
+	st := e.status(t)
+	if st.State != rollout.StateRolledBack || st.CandidatePercent != 0 || !strings.Contains(st.Reason, "restarted") {
+		t.Fatalf("after a restart: %s at %v%%: %s", st.State, st.CandidatePercent, st.Reason)
+	}
+	if got := actions(e.ledger(t)); got != "start,step,rollback" {
+		t.Errorf("ledger: %s", got)
+	}
+	load := startClientLoad(e.d.gateway, 2)
+	waitCount(t, load, 200)
+	load.finish()
+	statuses, errs := load.take()
+	if answered(t, "after the restart", statuses, errs); len(statuses) != 1 || statuses[200] == 0 {
+		t.Errorf("after the restart: %v", statuses)
+	}
+	// The route is free: a new rollout starts (and is refused only for its
+	// candidate, which is gone).
+	if out, code := e.d.cli(t, "rollout", "start", "orders", "--candidate", v2URL); code == 0 || !strings.Contains(out, "health check") {
+		t.Errorf("start with the candidate gone: exit %d: %s", code, out)
+	}
+}
