@@ -249,7 +249,10 @@ func (s *Splits) applyTo(g *Gateway) error {
 		}
 		live, err := s.build(g, rt, st)
 		if err != nil {
-			return fmt.Errorf("route %q has a rollout in progress or a promoted target: %w", route, err)
+			if st.Candidate != "" {
+				return fmt.Errorf("route %q has a rollout in progress: %w; abort it or keep the target", route, err)
+			}
+			return fmt.Errorf("route %q serves %q, which a rollout promoted: %w; keep that upstream, or name the route's new targets in the config (the config then wins)", route, st.Stable, err)
 		}
 		lives[rt] = live
 	}

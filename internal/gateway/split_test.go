@@ -178,6 +178,34 @@ routes:
 	if got := s.who(t, "k1"); got != "cand" {
 		t.Errorf("at 100%% got %s", got)
 	}
+	if err := s.splits.SetSplit("orders", "named", s.cand, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The promoted upstream cannot vanish from a config that keeps the
+	// route's targets; naming other targets drops the promotion.
+	noNamed := parseConfig(t, fmt.Sprintf(`
+upstreams: [{name: stable, url: %s}]
+routes: [{name: orders, targets: [{upstream: stable, weight: 100}]}]
+`, s.cfg.Upstreams[0].URL))
+	if _, err := gateway.New(noNamed, gateway.Options{Splits: s.splits}); err == nil || !strings.Contains(err.Error(), "which a rollout promoted") {
+		t.Errorf("config without the promoted upstream: %v", err)
+	}
+	other := parseConfig(t, fmt.Sprintf(`
+upstreams: [{name: stable, url: %s}]
+routes: [{name: orders, targets: [{upstream: stable, weight: 50}]}]
+`, s.cfg.Upstreams[0].URL))
+	g3, err := gateway.New(other, gateway.Options{Splits: s.splits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.splits.Swap(s.h, g3).Close()
+	t.Cleanup(func() { g3.Close() })
+	if got := s.who(t, "k1"); got != "stable" {
+		t.Errorf("after the config named other targets: %s", got)
+	}
+	if p := s.splits.Promoted(); len(p) != 0 {
+		t.Errorf("promotion kept: %v", p)
+	}
 }
 
 func TestSplitBadInput(t *testing.T) {
