@@ -45,7 +45,7 @@ routes:
       client_key: header:X-Client-Id
       health_check: {path: %s}
       analysis: %s
-error_rate_alarm:
+%serror_rate_alarm:
   period: 1s
   evaluation_periods: 3
   datapoints_to_alarm: 2
@@ -60,17 +60,19 @@ type rolloutEnv struct {
 }
 
 func newRolloutEnv(t *testing.T, strategy, analysis string) *rolloutEnv {
-	return newRolloutEnvHealth(t, strategy, analysis, "/healthz")
+	return newRolloutEnvHealth(t, strategy, analysis, "/healthz", "")
 }
 
-func newRolloutEnvHealth(t *testing.T, strategy, analysis, health string) *rolloutEnv {
+// newRolloutEnvHealth: health is the candidate's health check path, extra
+// more lines of the orders route's rollout block.
+func newRolloutEnvHealth(t *testing.T, strategy, analysis, health, extra string) *rolloutEnv {
 	t.Helper()
 	v1 := start(t, bins.orders, "--listen", "127.0.0.1:0", "--backend", "mock")
 	v1URL := "http://" + v1.waitLine(ordersRE, 30*time.Second)[1]
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "holdfast.yaml")
-	writeFile(t, cfg, fmt.Sprintf(rolloutConfig, dataDir, v1URL, deadHTTP(t), strategy, health, analysis))
+	writeFile(t, cfg, fmt.Sprintf(rolloutConfig, dataDir, v1URL, deadHTTP(t), strategy, health, analysis, extra))
 	e := &rolloutEnv{d: startDaemon(t, cfg, dataDir), cfg: cfg, dataDir: dataDir, v1: v1}
 	return e
 }
@@ -228,7 +230,9 @@ func answered(t *testing.T, phase string, statuses map[int]int, errs []string) i
 }
 
 func TestRolloutHealthyCandidateIsPromoted(t *testing.T) {
-	e := newRolloutEnv(t, "steps:20%:2s,50%:2s", "{min_samples: 20, interval: 500ms, p95_slack: 25ms}")
+	hook := newWebhookReceiver(t) // the lifecycle hooks: any 2xx passes
+	e := newRolloutEnvHealth(t, "steps:20%:2s,50%:2s", "{min_samples: 20, interval: 500ms, p95_slack: 25ms}", "/healthz",
+		fmt.Sprintf("      pre_traffic_hook: {url: %q}\n      post_traffic_hook: {url: %q}\n", hook.URL+"/pre", hook.URL+"/post"))
 	v2 := start(t, bins.orders, "--listen", "127.0.0.1:0", "--backend", "mock")
 	v2URL := "http://" + v2.waitLine(ordersRE, 30*time.Second)[1]
 
@@ -285,6 +289,17 @@ func TestRolloutHealthyCandidateIsPromoted(t *testing.T) {
 	}
 	if got := actions(e.ledger(t)); got != "start,step,step,step,promote" {
 		t.Errorf("ledger: %s", got)
+	}
+	hook.mu.Lock()
+	var phases []string
+	for _, c := range hook.calls {
+		if c["rollout_id"] == st.ID && c["candidate"] == v2URL {
+			phases = append(phases, fmt.Sprint(c["phase"]))
+		}
+	}
+	hook.mu.Unlock()
+	if strings.Join(phases, ",") != "pre_traffic,post_traffic" {
+		t.Errorf("hooks called for %v", phases)
 	}
 
 	// v2 is stable now: v1 can go, and no request notices.
@@ -344,7 +359,7 @@ func TestRolloutFailingCandidateRolledBackByAlarm(t *testing.T) {
 	// The comparison looks at p95 only, so the alarm is what acts. The
 	// candidate's injected faults spare /admin/*, so its health check
 	// passes: a version that looks healthy and fails under real traffic.
-	e := newRolloutEnvHealth(t, "steps:20%:15s,50%:15s", "{checks: [p95], min_samples: 20, p95_slack: 25ms}", "/admin/faults")
+	e := newRolloutEnvHealth(t, "steps:20%:15s,50%:15s", "{checks: [p95], min_samples: 20, p95_slack: 25ms}", "/admin/faults", "")
 	v2 := start(t, bins.orders, "--listen", "127.0.0.1:0", "--backend", "mock", "--fail-rate", "0.5")
 	v2URL := "http://" + v2.waitLine(ordersRE, 30*time.Second)[1]
 	load := startClientLoad(e.d.gateway, 4)
