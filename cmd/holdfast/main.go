@@ -56,6 +56,7 @@ the change ledger of every flip and reload. Run "holdfast demo" to see it work.`
 		newDemoCmd(),
 		newMetricsCmd(g),
 		newAlarmsCmd(g),
+		newRolloutCmd(g),
 	)
 	return root
 }

@@ -54,6 +54,8 @@ type Server struct {
 
 	// FlagStore is the versioned flag service (deployments, OFREP); nil = no endpoints.
 	FlagStore FlagStore
+	// Rollouts are the daemon's canary rollouts (rollout.go); nil = no endpoints.
+	Rollouts Rollouts
 
 	mux *http.ServeMux
 }
@@ -78,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.registerMetrics(mux)
 	s.registerFlagStore(mux)
+	s.registerRollouts(mux)
 	// Profiles for diagnosing the daemon itself, behind the token too.
 	mux.Handle("GET /debug/pprof/", s.auth(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))

@@ -162,6 +162,8 @@ type Route struct {
 	Retries *int `yaml:"retries"`
 	// StripPrefix removes Match.PathPrefix before forwarding.
 	StripPrefix bool `yaml:"strip_prefix"`
+	// Rollout configures the route's canary rollouts (rollouts.go).
+	Rollout *RouteRollout `yaml:"rollout,omitempty"`
 }
 
 // Match selects requests; empty fields match anything.

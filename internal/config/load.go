@@ -279,6 +279,10 @@ func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
 		if _, err := strconv.ParseInt(n.Value, 0, t.Bits()); err != nil || n.Tag != "!!int" {
 			l.bad(n, path, "want a whole number, got %q", n.Value)
 		}
+	case reflect.Float64:
+		if _, err := strconv.ParseFloat(n.Value, 64); err != nil || (n.Tag != "!!float" && n.Tag != "!!int") {
+			l.bad(n, path, "want a number, got %q", n.Value)
+		}
 	case reflect.String:
 		if n.Tag == "!!null" {
 			return

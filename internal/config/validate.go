@@ -313,6 +313,7 @@ func (l *loader) validateRoute(c *Config, i int, names, ups, flagNames map[strin
 			l.at(p+".kill_switch", "a kill switch needs a fallback: the upstream or static response used while the flag is off")
 		}
 	}
+	l.validateRollout(c, r, p)
 }
 
 func (l *loader) checkName(field, name, what string, seen map[string]bool) {

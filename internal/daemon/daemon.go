@@ -58,6 +58,10 @@ type Daemon struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closed    bool
+
+	// Rollouts (rollout.go).
+	splits   *gateway.Splits
+	rollouts *rollouts
 }
 
 // New returns a daemon for cfg; nothing runs until Start.
@@ -124,6 +128,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	d.monitor.Start()
+	if err := d.openRollouts(ctx); err != nil {
+		return err
+	}
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
 		return err
@@ -135,6 +142,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	gw.Start(runCtx)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.flags.Run(runCtx, 250*time.Millisecond) }()
+	if err := d.startRollouts(runCtx); err != nil {
+		return err
+	}
 
 	for _, lc := range cfg.Listeners {
 		ln, err := d.openListener(lc, cfg.Limits)
@@ -156,6 +166,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Store:   d.metrics,
 		Alarms:  d.monitor,
 		Logger:  d.log,
+
+		Rollouts: d.rolloutAPI(),
 	}
 	srv.FlagStore = d.flags
 	aln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -183,6 +195,7 @@ func (d *Daemon) buildGateway(cfg *config.Config) (*gateway.Gateway, error) {
 		Recorder:  d.tel,
 		AccessLog: al,
 		Logger:    d.log,
+		Splits:    d.splits,
 	})
 }
 
@@ -324,6 +337,7 @@ func (d *Daemon) shutdownLocked(ctx context.Context) error {
 		d.cancel()
 	}
 	d.wg.Wait()
+	d.closeRollouts()
 	if d.handler != nil {
 		d.handler.Current().Close()
 	}

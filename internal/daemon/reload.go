@@ -89,7 +89,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	}
 
 	// Everything is built: swap.
-	prev := d.handler.Swap(gw)
+	prev := d.splits.Swap(d.handler, gw) // keeps rollout splits (rollout.go)
 	gw.InheritState(prev)
 	gw.Start(d.baseCtx)
 	d.cfg = next

@@ -205,6 +205,9 @@ func (r *run) script(ctx context.Context) error {
 	if err := r.flagDeploymentStep(ctx, client, gen, mockHandler); err != nil {
 		return err
 	}
+	if err := r.rolloutBadVersion(ctx, client, gw); err != nil { // rollout.go
+		return err
+	}
 	gen.stop()
 
 	changes, err := client.Changes(ctx, "flag", FlagName, 10)
@@ -307,6 +310,7 @@ routes:
     kill_switch: %s
     fallback:
       upstream: mock
+    rollout: {client_key: "header:X-Client-Id"}
 # The seed's error-rate alarm on 1-second periods, so the demo is quick:
 # 2 of the last 3 seconds above 2%%.
 error_rate_alarm:

@@ -49,7 +49,8 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"demo: database incident drill", "demo: incident over", "orders-real set by holdfast-demo",
 		"alarm orders-error-rate went to ALARM", "were greater than the threshold (2.0)", "alarm orders-error-rate went to OK",
-		"rolled itself back", "rollback by alarm/orders-error-rate: deployment #4 rolled back to version 3"} {
+		"rolled itself back", "rollback by alarm/orders-error-rate: deployment #4 rolled back to version 3",
+		"rolling out a bad version", "ROLLED_BACK", "rollback by holdfast"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("ledger output lacks %q", want)
 		}

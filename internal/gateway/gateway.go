@@ -86,6 +86,8 @@ type Options struct {
 	// (e.g. RootCAs for a private CA); nil means the system roots. It is
 	// cloned per upstream.
 	TLSClientConfig *tls.Config
+	// Splits are the rollouts' traffic splits (split.go); nil: none.
+	Splits *Splits
 }
 
 // Gateway routes and forwards requests for one configuration. It is
@@ -102,6 +104,8 @@ type Gateway struct {
 	maxBody   int64
 	tooLarge  []byte // the 413 body
 	idleSweep time.Duration
+	rec       Recorder    // for the targets of rollout splits
+	tlsConf   *tls.Config // for inline rollout targets
 
 	mu      sync.Mutex // guards started, closed, cancel
 	started bool
@@ -143,6 +147,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if rec == nil {
 		rec = nopRecorder{}
 	}
+	g.rec, g.tlsConf = rec, opts.TLSClientConfig
 	for i := range cfg.Upstreams {
 		uc := &cfg.Upstreams[i]
 		if _, dup := g.byName[uc.Name]; dup {
@@ -161,6 +166,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: routes[%d] (%s): %w", i, cfg.Routes[i].Name, err)
 		}
 		g.routes = append(g.routes, rt)
+	}
+	if s := opts.Splits; s != nil {
+		s.mu.Lock()
+		err := s.applyTo(g)
+		s.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
 	}
 	return g, nil
 }

@@ -112,20 +112,17 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 	retryable := idempotent(r)
 	now := x.start.UnixNano()
 	var tried uint64
+	var st splitTry
+	sp := rt.split.Load()
 	attemptStart := x.start
 	for {
 		t, idx := rt.fallback, -1
 		if !fallback {
-			idx = rt.choose(key, tried, now)
-			if idx < 0 && tried != 0 {
-				idx = rt.choose(key, 0, now) // every target was tried: go round again
-			}
-			if idx < 0 {
+			if t, idx = rt.pickTarget(sp, r, key, &st, tried, now); t == nil {
 				x.status = http.StatusServiceUnavailable
 				writeJSON(w, x.status, bodyNoTarget)
 				return
 			}
-			t = rt.targets[idx]
 		}
 		x.target = t.up.name
 		x.attempts++
@@ -155,6 +152,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 			if idx >= 0 && idx < 64 {
 				tried |= 1 << uint(idx)
 			}
+			st.mark(idx)
 			attemptStart = end
 			continue
 		}

@@ -32,6 +32,14 @@ type route struct {
 
 	fallback *target     // fallback upstream, or nil
 	static   *staticResp // static fallback, or nil
+
+	// Rollouts (split.go): the live split, where its client key comes
+	// from, whether that is the key ServeHTTP already read, and the
+	// configured targets a promotion was made over.
+	split    atomic.Pointer[liveSplit]
+	rkey     hashKey
+	rkeySame bool
+	sig      string
 }
 
 // target is one weighted upstream of a route, with what the request path
@@ -125,6 +133,12 @@ func (g *Gateway) buildRoute(rc *config.Route, rec Recorder) (*route, error) {
 		return nil, fmt.Errorf("hash_key: required with balance: hash")
 	}
 	rt.key = k
+	if rt.rkey, err = rolloutKeyOf(rc, k); err != nil {
+		return nil, err
+	}
+	rt.rkeySame = (rt.hashed || rt.killSwitch != "") &&
+		(rt.rkey == k || (rt.rkey.kind == hkRemote && k.kind == hkNone))
+	rt.sig = targetsSig(rc)
 	if len(rc.Targets) == 0 {
 		return nil, fmt.Errorf("targets: none")
 	}
@@ -272,18 +286,21 @@ func cleanPath(p string) (clean string, changed bool) {
 
 // clientKey returns the route's hash key value, or the client IP when the
 // route has no hash key. It is the balancing key and the flag entity.
-func (rt *route) clientKey(r *http.Request) string {
-	switch rt.key.kind {
+func (rt *route) clientKey(r *http.Request) string { return rt.key.value(r) }
+
+// value reads the key from a request.
+func (k hashKey) value(r *http.Request) string {
+	switch k.kind {
 	case hkNone, hkRemote:
 		return remoteIP(r.RemoteAddr)
 	case hkHeader:
-		if v := r.Header[rt.key.name]; len(v) > 0 {
+		if v := r.Header[k.name]; len(v) > 0 {
 			return v[0]
 		}
 	case hkCookie:
-		return cookieValue(r.Header["Cookie"], rt.key.name)
+		return cookieValue(r.Header["Cookie"], k.name)
 	case hkQuery:
-		return queryValue(r.URL.RawQuery, rt.key.name)
+		return queryValue(r.URL.RawQuery, k.name)
 	}
 	return ""
 }

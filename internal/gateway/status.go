@@ -16,6 +16,9 @@ type RouteStatus struct {
 	Targets []TargetStatus `json:"targets"`
 	// Fallback is set when the route has one.
 	Fallback *FallbackStatus `json:"fallback,omitempty"`
+	// Rollout is set while a rollout splits the route's traffic or after one
+	// promoted a target (split.go).
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
 // TargetStatus is one upstream as a route sees it.
@@ -71,6 +74,7 @@ func (g *Gateway) Status() []RouteStatus {
 		case rt.static != nil:
 			rs.Fallback = &FallbackStatus{StaticStatus: rt.static.status}
 		}
+		rs.Rollout = rt.rolloutStatus(now)
 		out = append(out, rs)
 	}
 	return out

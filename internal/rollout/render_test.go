@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +63,24 @@ func TestRenderGolden(t *testing.T) {
 				t.Errorf("Render mismatch for %s\n--- got\n%s\n--- want\n%s", tt.name, got, want)
 			}
 		})
+	}
+}
+
+func TestLineSummarises(t *testing.T) {
+	e := newEnv(t, nil)
+	sp := spec("canary:10%:1m")
+	sp.Analysis = &Analysis{MinSamples: 5}
+	if _, err := e.ctrl.Start(bg, sp, t0); err != nil {
+		t.Fatal(err)
+	}
+	st := e.eval(t, t0.Add(sec(20)))
+	got := Line(st)
+	for _, want := range []string{"api SHIFTING v1->v2 10%", "step 1/2 (40s left)", "analysis insufficient (n=0/0)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Line = %q; lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "\n") {
+		t.Errorf("Line has a newline: %q", got)
 	}
 }
