@@ -35,6 +35,8 @@ type Config struct {
 	CompositeAlarms []CompositeAlarm `yaml:"composite_alarms"`
 	// Webhooks are told of alarm state changes.
 	Webhooks []Webhook `yaml:"webhooks"`
+	// Pooler, when set, runs the PostgreSQL pooler (pooler.go).
+	Pooler *Pooler `yaml:"pooler,omitempty"`
 
 	// File is the path the config was loaded from (not part of the YAML).
 	File string `yaml:"-"`

@@ -183,6 +183,7 @@ func (l *loader) validate(c *Config) {
 	}
 	l.validateMetrics(&c.Metrics)
 	l.validateAlarms(c)
+	l.validatePooler(c)
 }
 
 func (l *loader) validateMetrics(m *Metrics) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"holdfast/internal/api"
@@ -53,6 +54,7 @@ type Daemon struct {
 	logFile   *os.File
 	admin     *http.Server
 	adminAddr string
+	pooler    atomic.Pointer[poolerRunner] // nil without a pooler section (pooler.go)
 	tokenFile string
 	baseCtx   context.Context
 	cancel    context.CancelFunc
@@ -119,8 +121,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.monitor.Update(time.Now(), cfg); err != nil {
 		return err
 	}
-	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics))
+	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics), poolerCollector{d})
 	d.monitor.Start()
+	if err := d.startPooler(cfg); err != nil {
+		return err
+	}
 	gw, err := d.buildGateway(cfg)
 	if err != nil {
 		return err
@@ -307,6 +312,7 @@ func (d *Daemon) shutdownLocked(ctx context.Context) error {
 	if d.cancel != nil {
 		d.cancel()
 	}
+	d.stopPooler()
 	d.wg.Wait()
 	if d.handler != nil {
 		d.handler.Current().Close()

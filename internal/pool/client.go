@@ -41,7 +41,10 @@ type client struct {
 	txStatus byte
 	waiting  bool
 	request  time.Time
-	pumpDone chan struct{}
+	// reqStart is when the client last sent a request end while none
+	// was pending; lastReady when the last ReadyForQuery came (timeouts).
+	reqStart, lastReady time.Time
+	pumpDone            chan struct{}
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.
@@ -64,8 +67,9 @@ func (s *Server) serve(conn net.Conn) {
 	if sm == nil {
 		return // a CancelRequest, handled
 	}
-	if n := s.nclients.Add(1); n > int64(s.cfg.MaxClientConn) {
+	if n := s.nclients.Add(1); n > int64(s.conf().cfg.MaxClientConn) {
 		s.nclients.Add(-1)
+		s.errs.add(errMaxClientsKind)
 		c.fail(pgwire.Fatal(pgwire.CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
 		return
 	}
@@ -101,7 +105,7 @@ func (s *Server) serve(conn net.Conn) {
 	c.r.SetMaxBodyLen(s.cfg.MaxMessageLen)
 
 	if isAdminDB(c.database) {
-		if !s.admins[c.user] {
+		if !s.conf().admins[c.user] {
 			c.fail(pgwire.Fatal(pgwire.CodeInsufficientPrivilege, "user %q is not allowed on the admin console; list it in admin_users", c.user))
 			return
 		}

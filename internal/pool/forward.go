@@ -83,6 +83,9 @@ func (c *client) forward() {
 		}
 		switch {
 		case pgwire.EndsRequest(t):
+			if c.pending == 0 {
+				c.reqStart = time.Now()
+			}
 			c.pending++
 			c.dirty = false
 			c.pool.stats.queries.Add(1)
@@ -160,6 +163,7 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 			c.mu.Lock()
 			c.pending--
 			c.txStatus = st
+			c.lastReady = time.Now()
 			// c.server != sc when the client goroutine took the link on
 			// exit; it owns the connection then.
 			release := c.server == sc && c.pool.mode == ModeTransaction && st == pgwire.TxIdle && c.pending <= 0 && !c.dirty

@@ -1,0 +1,159 @@
+package pool
+
+import (
+	"context"
+	"time"
+
+	"holdfast/internal/pgwire"
+)
+
+// maintainInterval is how often pools are topped up to their minimum,
+// idle and old connections are closed, and client timeouts are checked;
+// it is the resolution of query_timeout and idle_transaction_timeout.
+const maintainInterval = 250 * time.Millisecond
+
+func (s *Server) maintainLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(maintainInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.maintain(now)
+		}
+	}
+}
+
+// maintain runs one round of upkeep at now.
+func (s *Server) maintain(now time.Time) {
+	cfg := s.conf().cfg
+	for _, p := range s.allPools() {
+		if cfg.ServerIdleTimeout > 0 {
+			p.closeIdle(now.Add(-cfg.ServerIdleTimeout))
+		}
+		if cfg.ServerLifetime > 0 {
+			p.closeOld(now.Add(-cfg.ServerLifetime))
+		}
+		p.fillMin(s.ctx)
+	}
+	if cfg.QueryTimeout > 0 || cfg.IdleTransactionTimeout > 0 {
+		for _, c := range s.clientList() {
+			c.checkTimeouts(now, cfg.QueryTimeout, cfg.IdleTransactionTimeout)
+		}
+	}
+}
+
+// codeIdleInTransactionTimeout is PostgreSQL's SQLSTATE for
+// idle_in_transaction_session_timeout.
+const codeIdleInTransactionTimeout = "25P03"
+
+const logKeyReason = "reason"
+
+// Errors sent by the timeouts, with PgBouncer's texts.
+var (
+	errQueryTimeout  = &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeQueryCanceled, Message: "query_timeout"}
+	errIdleTxTimeout = &pgwire.Error{Severity: pgwire.SeverityFatal, Code: codeIdleInTransactionTimeout,
+		Message: "idle transaction timeout"}
+)
+
+// checkTimeouts disconnects c if its request has run longer than
+// queryTimeout or it sat idle in a transaction longer than idleTx. The
+// server connection is closed, which cancels the query and rolls the
+// transaction back.
+func (c *client) checkTimeouts(now time.Time, queryTimeout, idleTx time.Duration) {
+	c.mu.Lock()
+	sc := c.server
+	var fail *pgwire.Error
+	kind := errorKind(0)
+	switch {
+	case sc == nil || c.admin:
+	case c.pending > 0 && queryTimeout > 0 && now.Sub(later(c.reqStart, c.lastReady)) > queryTimeout:
+		fail, kind = errQueryTimeout, errQueryTimeoutKind
+	case c.pending == 0 && c.txStatus != pgwire.TxIdle && idleTx > 0 && now.Sub(c.lastReady) > idleTx:
+		fail, kind = errIdleTxTimeout, errIdleTxKind
+	}
+	c.mu.Unlock()
+	if fail == nil {
+		return
+	}
+	c.srv.errs.add(kind)
+	c.srv.log.Info("pooler: disconnecting client", logKeyUser, c.user, logKeyDatabase, c.database, logKeyReason, fail.Message)
+	c.fail(fail)
+	_ = c.conn.Close()
+	sc.close()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// fillMin opens connections up to the pool's minimum once the pool has
+// logged in successfully (so a wrong password is not retried forever).
+func (p *pool) fillMin(ctx context.Context) {
+	p.mu.Lock()
+	need := min(p.minSize, p.size) - p.total
+	if p.closed || p.retired || p.paused || need <= 0 || p.params == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.total += need
+	p.login += need
+	p.mu.Unlock()
+	for range need {
+		sc, err := p.dialServer(ctx)
+		p.mu.Lock()
+		p.login--
+		if err != nil {
+			p.total--
+			p.notifyLocked()
+			p.mu.Unlock()
+			p.srv.log.Warn("pool: open minimum connection", logKeyDatabase, p.dbName, logKeyUser, p.user, logKeyError, err)
+			continue
+		}
+		p.mu.Unlock()
+		p.release(sc, true)
+	}
+}
+
+// closeIdle closes connections idle since before cutoff, keeping the
+// pool's minimum.
+func (p *pool) closeIdle(cutoff time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keep := min(p.minSize, p.size)
+	kept := p.idle[:0]
+	for i, sc := range p.idle {
+		// idle is oldest first (acquire takes the newest).
+		if p.total > keep && sc.lastUsed.Before(cutoff) {
+			sc.close()
+			p.total--
+			continue
+		}
+		kept = append(kept, p.idle[i])
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+}
+
+// closeOld closes idle connections created before cutoff (server_lifetime);
+// busy ones close when released. fillMin replaces them.
+func (p *pool) closeOld(cutoff time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.idle[:0]
+	for i, sc := range p.idle {
+		if sc.created.Before(cutoff) {
+			sc.close()
+			p.total--
+			continue
+		}
+		kept = append(kept, p.idle[i])
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+}
