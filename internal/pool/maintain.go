@@ -60,7 +60,7 @@ var (
 
 // checkTimeouts disconnects c if its request has run longer than
 // queryTimeout or it sat idle in a transaction longer than idleTx. The
-// server connection is closed, which cancels the query and rolls the
+// query is cancelled and the server connection closed, which rolls the
 // transaction back.
 func (c *client) checkTimeouts(now time.Time, queryTimeout, idleTx time.Duration) {
 	c.mu.Lock()
@@ -82,6 +82,13 @@ func (c *client) checkTimeouts(now time.Time, queryTimeout, idleTx time.Duration
 	c.srv.log.Info("pooler: disconnecting client", logKeyUser, c.user, logKeyDatabase, c.database, logKeyReason, fail.Message)
 	c.fail(fail)
 	_ = c.conn.Close()
+	if kind == errQueryTimeoutKind {
+		// PostgreSQL does not see a closed socket while a query runs; a
+		// CancelRequest stops it.
+		if err := sc.cancel(c.srv.conf().cfg.ServerConnectTimeout); err != nil {
+			c.srv.log.Warn("pooler: cancel timed-out query", logKeyError, err)
+		}
+	}
 	sc.close()
 }
 
