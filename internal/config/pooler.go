@@ -175,7 +175,7 @@ func (l *loader) validatePooler(c *Config) {
 	}
 	if _, _, err := net.SplitHostPort(pc.Listen); err != nil {
 		l.at("pooler.listen", "want host:port such as 127.0.0.1:6432, got %q", pc.Listen)
-	} else if pc.Listen == c.Admin.Listen {
+	} else if pc.Listen == c.Admin.Listen && !strings.HasSuffix(pc.Listen, ":0") {
 		l.at("pooler.listen", "%s is already used by admin.listen", pc.Listen)
 	}
 	if t := pc.TLS; t != nil {
