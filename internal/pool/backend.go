@@ -35,6 +35,9 @@ type serverConn struct {
 	owner *client
 	// lastUsed is guarded by pool.mu.
 	lastUsed time.Time
+	// stmts are the prepared statements on it (prepared.go), guarded by
+	// the mu of the client linked to it.
+	stmts *serverStmts
 }
 
 var serverIDs atomic.Int64

@@ -99,6 +99,13 @@ type Config struct {
 	// of Database.User/Password or the client's own password. The
 	// credential-rotation issue plugs in here.
 	Credentials Credentials
+	// PreparedStatementCacheSize is how many named prepared statements
+	// each server connection keeps in transaction mode (default 200,
+	// as PgBouncer's max_prepared_statements); evicted ones are closed on
+	// the server. Negative turns tracking off: named statements then pass
+	// through untouched (and break when clients move between server
+	// connections).
+	PreparedStatementCacheSize int
 }
 
 // Database is one database clients may connect to.

@@ -31,6 +31,7 @@ type pool struct {
 	closed  bool
 
 	stats poolStats
+	prep  preparedState // prepared statements in transaction mode (prepared.go)
 }
 
 type poolStats struct {
