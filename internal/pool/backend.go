@@ -38,6 +38,9 @@ type serverConn struct {
 	// closeNeeded (RECONNECT) closes the connection at its release;
 	// guarded by pool.mu.
 	closeNeeded bool
+	// stmts are the prepared statements on it (prepared.go), guarded by
+	// the mu of the client linked to it.
+	stmts *serverStmts
 }
 
 var serverIDs atomic.Int64

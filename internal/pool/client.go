@@ -36,15 +36,23 @@ type client struct {
 	// Link state, guarded by mu (see forward.go).
 	mu       sync.Mutex
 	server   *serverConn
-	pending  int  // requests (Sync/Query) sent, ReadyForQuery not yet seen
 	dirty    bool // messages sent after the last request end
 	txStatus byte
 	waiting  bool
 	request  time.Time
-	// reqStart is when the client last sent a request end while none
-	// was pending; lastReady when the last ReadyForQuery came (timeouts).
+	// reqStart is when the client sent a message while nothing was
+	// outstanding; lastReady when the last ReadyForQuery came (timeouts).
 	reqStart, lastReady time.Time
 	pumpDone            chan struct{}
+
+	// Reply queue and prepared statements (prepared.go, replies.go),
+	// guarded by mu.
+	q        replyQueue
+	pumpIdle bool                 // the pump waits on the server with nothing to write
+	track    bool                 // named statements are rewritten (transaction mode)
+	cacheN   int                  // server connections' LRU size
+	stmts    map[string]*stmtInfo // the client's named statements
+	sstmts   *serverStmts         // the linked server connection's statements
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.
@@ -123,6 +131,9 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	c.mu.Lock()
 	c.pool = p
+	c.cacheN = s.cacheSize()
+	c.track = p.mode == ModeTransaction && c.cacheN > 0
+	c.stmts = map[string]*stmtInfo{}
 	c.mu.Unlock()
 	params, err := p.startupParams(s.ctx)
 	if err != nil {

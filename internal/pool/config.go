@@ -128,6 +128,13 @@ type Config struct {
 	OnReload func(ctx context.Context) error
 	// OnShutdown runs the admin console's SHUTDOWN; nil closes the pooler.
 	OnShutdown func()
+	// PreparedStatementCacheSize is how many named prepared statements
+	// each server connection keeps in transaction mode (default 200,
+	// as PgBouncer's max_prepared_statements); evicted ones are closed on
+	// the server. Negative turns tracking off: named statements then pass
+	// through untouched (and break when clients move between server
+	// connections).
+	PreparedStatementCacheSize int
 }
 
 // DefaultAuthQuery is PgBouncer's default auth_query.

@@ -69,9 +69,9 @@ func (c *client) checkTimeouts(now time.Time, queryTimeout, idleTx time.Duration
 	kind := errorKind(0)
 	switch {
 	case sc == nil || c.admin:
-	case c.pending > 0 && queryTimeout > 0 && now.Sub(later(c.reqStart, c.lastReady)) > queryTimeout:
+	case !c.q.empty() && queryTimeout > 0 && now.Sub(later(c.reqStart, c.lastReady)) > queryTimeout:
 		fail, kind = errQueryTimeout, errQueryTimeoutKind
-	case c.pending == 0 && c.txStatus != pgwire.TxIdle && idleTx > 0 && now.Sub(c.lastReady) > idleTx:
+	case c.q.empty() && c.txStatus != pgwire.TxIdle && idleTx > 0 && now.Sub(c.lastReady) > idleTx:
 		fail, kind = errIdleTxTimeout, errIdleTxKind
 	}
 	c.mu.Unlock()

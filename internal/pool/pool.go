@@ -38,6 +38,7 @@ type pool struct {
 	changed chan struct{}
 
 	stats poolStats
+	prep  preparedState // prepared statements in transaction mode (prepared.go)
 }
 
 type poolStats struct {
