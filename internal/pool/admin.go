@@ -87,10 +87,12 @@ func (c *client) adminQuery(q string) error {
 		t = c.srv.showServers()
 	case "SHOW DATABASES":
 		t = c.srv.showDatabases()
+	case "SHOW PREPARED_STATEMENTS":
+		t = c.srv.showPrepared()
 	case "SHOW VERSION":
 		t = &table{cols: []string{"version"}, rows: [][]string{{Version}}}
 	default:
-		e := pgwire.Errorf(pgwire.CodeSyntaxError, "invalid command %q; supported: SHOW POOLS, STATS, CLIENTS, SERVERS, DATABASES, VERSION", q)
+		e := pgwire.Errorf(pgwire.CodeSyntaxError, "invalid command %q; supported: SHOW POOLS, STATS, CLIENTS, SERVERS, DATABASES, PREPARED_STATEMENTS, VERSION", q)
 		buf = pgwire.Encode(buf, e.Response())
 	}
 	if t != nil {

@@ -199,6 +199,9 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		// closes) goes to the client too.
 		return replyResult{write: true}
 	}
+	if t == pgwire.MsgCommandComplete && (e.ans == ansQuery || e.ans == ansExecute) {
+		c.onCommandCompleteLocked(m)
+	}
 	if !e.ans.ends(t) {
 		return replyResult{write: e.act != actSkip || t == pgwire.MsgErrorResponse}
 	}
@@ -220,9 +223,6 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		return res
 	}
 	res := replyResult{write: e.act == actForward}
-	if t == pgwire.MsgCommandComplete && (e.ans == ansQuery || e.ans == ansExecute) {
-		c.onCommandCompleteLocked(m)
-	}
 	if t == pgwire.MsgReadyForQuery {
 		res.requestDone = true
 	}

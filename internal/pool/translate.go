@@ -147,7 +147,7 @@ func (c *client) ensureLocked(out []byte, st *stmtInfo) ([]byte, *srvStmt) {
 	c.sstmts.add(e)
 	stats.ServerParses.Add(1)
 	c.q.push(entry{act: actSkip, ans: ansParse, srvAdd: e})
-	return pgwire.AppendParse(out, e.name, st.tail), nil
+	return pgwire.AppendParse(out, e.name, st.tail), e
 }
 
 // makeRoomLocked closes stale statements and, when the cache is full, the
