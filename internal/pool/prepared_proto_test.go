@@ -173,3 +173,39 @@ func TestPreparedAcrossServers(t *testing.T) {
 	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
 	_ = context.Background()
 }
+
+// After ALTER TABLE changes what a prepared statement returns,
+// PostgreSQL refuses the old plan (0A000). Outside a transaction the
+// pooler prepares the statement again and retries; inside one the client
+// gets the error and the statement is prepared again next time.
+func TestPreparedSchemaChange(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 1 })
+	p := h.proto(t)
+	p.expect("cmd:CREATE TABLE ready:I", query("CREATE TABLE sc (a int)"))
+	p.expect("cmd:INSERT 0 1 ready:I", query("INSERT INTO sc VALUES (1)"))
+	p.expect("parse ready:I", parse("all", "SELECT * FROM sc"), syncMsg())
+	p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ADD COLUMN b text DEFAULT 'x'"))
+	p.expect("bind row:1,x cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+	c := preparedCounts(t, h)
+	if c.Reprepares != 1 || c.Retries != 1 {
+		t.Fatalf("reprepares %d, retries %d; want 1, 1", c.Reprepares, c.Retries)
+	}
+	p.expect("bind row:1,x cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+
+	// Inside a transaction: the error, then the statement works again
+	// after the transaction.
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ADD COLUMN c int DEFAULT 7"))
+	p.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	p.expect("err:0A000 ready:E", bind("all"), execute(), syncMsg())
+	p.expect("cmd:ROLLBACK ready:I", query("ROLLBACK"))
+	p.expect("bind row:1,x,7 cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+	c = preparedCounts(t, h)
+	if c.Reprepares != 2 || c.Retries != 1 {
+		t.Fatalf("reprepares %d, retries %d; want 2, 1", c.Reprepares, c.Retries)
+	}
+	// The stale statements were closed on the server.
+	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+}

@@ -69,6 +69,7 @@ type entry struct {
 	// srvUse is the statement a Bind/Describe used, for errors about it.
 	srvUse *srvStmt
 	err    *pgwire.Error // actReplaceErr
+	retry  bool          // a failure of this Bind may be retried (retry.go)
 }
 
 // replyQueue is a FIFO of entries, reusing its storage.
