@@ -88,6 +88,8 @@ func (c *client) adminQuery(q string) error {
 		t = c.srv.showServers()
 	case "SHOW DATABASES":
 		t = c.srv.showDatabases()
+	case "SHOW PREPARED_STATEMENTS":
+		t = c.srv.showPrepared()
 	case "SHOW VERSION":
 		t = &table{cols: []string{"version"}, rows: [][]string{{Version}}}
 	case "SHOW CONFIG":

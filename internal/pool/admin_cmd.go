@@ -88,7 +88,7 @@ func (c *client) adminCommand(q string) (string, error) {
 const codeConfigFileError = "F0000"
 
 func errAdminSyntax(q string) error {
-	return pgwire.Errorf(pgwire.CodeSyntaxError, "invalid command %q; supported: SHOW POOLS|STATS|CLIENTS|SERVERS|DATABASES|CONFIG|LISTS|VERSION, PAUSE [db], RESUME [db], KILL db, RECONNECT [db], RELOAD, SHUTDOWN", q)
+	return pgwire.Errorf(pgwire.CodeSyntaxError, "invalid command %q; supported: SHOW POOLS|STATS|CLIENTS|SERVERS|DATABASES|CONFIG|LISTS|PREPARED_STATEMENTS|VERSION, PAUSE [db], RESUME [db], KILL db, RECONNECT [db], RELOAD, SHUTDOWN", q)
 }
 
 func (s *Server) hasDatabase(db string) bool {

@@ -21,6 +21,7 @@ type client struct {
 	conn     net.Conn
 	r        *pgwire.Reader
 	wmu      sync.Mutex // serialises writes to conn
+	swmu     sync.Mutex // serialises writes to the linked server connection
 	user     string
 	database string
 	appName  string
@@ -53,6 +54,11 @@ type client struct {
 	cacheN   int                  // server connections' LRU size
 	stmts    map[string]*stmtInfo // the client's named statements
 	sstmts   *serverStmts         // the linked server connection's statements
+
+	// A request that may be retried after a schema change (retry.go).
+	rbuf      []byte
+	rstate    captureState
+	retryHeld []byte // the held "cached plan must not change result type" error
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.

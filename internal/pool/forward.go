@@ -34,7 +34,9 @@ func (c *client) forward() {
 		if len(out) == 0 {
 			return true
 		}
+		c.swmu.Lock()
 		_, err := outTo.conn.Write(out)
+		c.swmu.Unlock()
 		c.pool.stats.recv.Add(int64(len(out)))
 		out = out[:0]
 		if err != nil {
@@ -95,6 +97,7 @@ func (c *client) forward() {
 			out = out[:0]
 			outTo = sc
 		}
+		c.captureLocked(m)
 		out, err = c.translateLocked(m, out)
 		c.mu.Unlock()
 		if err != nil {
@@ -188,6 +191,17 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 			out = append(out, m.Raw...)
 		case res.replace != nil:
 			out = append(out, res.replace...)
+		}
+		if res.requestDone && c.retryHeld != nil {
+			if c.retryLocked(sc, m) {
+				out = out[:len(out)-len(m.Raw)] // the ReadyForQuery comes with the retry
+				c.mu.Unlock()
+				continue
+			}
+			// No retry: the client gets the error it was owed.
+			out = append(out[:len(out)-len(m.Raw)], c.retryHeld...)
+			out = append(out, m.Raw...)
+			c.retryHeld = nil
 		}
 		release := false
 		var st byte

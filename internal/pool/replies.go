@@ -69,6 +69,7 @@ type entry struct {
 	// srvUse is the statement a Bind/Describe used, for errors about it.
 	srvUse *srvStmt
 	err    *pgwire.Error // actReplaceErr
+	retry  bool          // a failure of this Bind may be retried (retry.go)
 }
 
 // replyQueue is a FIFO of entries, reusing its storage.
@@ -199,6 +200,9 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		// closes) goes to the client too.
 		return replyResult{write: true}
 	}
+	if t == pgwire.MsgCommandComplete && (e.ans == ansQuery || e.ans == ansExecute) {
+		c.onCommandCompleteLocked(m)
+	}
 	if !e.ans.ends(t) {
 		return replyResult{write: e.act != actSkip || t == pgwire.MsgErrorResponse}
 	}
@@ -220,9 +224,6 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		return res
 	}
 	res := replyResult{write: e.act == actForward}
-	if t == pgwire.MsgCommandComplete && (e.ans == ansQuery || e.ans == ansExecute) {
-		c.onCommandCompleteLocked(m)
-	}
 	if t == pgwire.MsgReadyForQuery {
 		res.requestDone = true
 	}

@@ -33,9 +33,18 @@ func (c *client) onServerErrorLocked(e *entry, m pgwire.Message) []byte {
 			c.sstmts.toClose = append(c.sstmts.toClose, e.srvUse.name)
 			c.pool.prep.stats.Reprepares.Add(1)
 		}
+		if e.retry && c.rstate == captured {
+			// Hold the error: if the request turns out to have been outside
+			// a transaction, it is retried at its ReadyForQuery instead.
+			c.retryHeld = append([]byte(nil), m.Raw...)
+			return noBytes
+		}
 	}
 	return nil
 }
+
+// noBytes replaces a server message with nothing.
+var noBytes = []byte{}
 
 var (
 	tagDeallocateAll = []byte("DEALLOCATE ALL")

@@ -95,8 +95,12 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return c.injectErrorLocked(out, pgwire.Errorf(codeInvalidPStatement,
 			"prepared statement %q does not exist", b.Statement)), nil
 	}
+	retry := c.rstate == captureBind
+	if retry {
+		c.rstate = capturing
+	}
 	out, e := c.ensureLocked(out, st)
-	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, cName: string(b.Statement)})
+	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, cName: string(b.Statement), retry: retry})
 	return pgwire.AppendBind(out, b, e.name), nil
 }
 
@@ -147,7 +151,7 @@ func (c *client) ensureLocked(out []byte, st *stmtInfo) ([]byte, *srvStmt) {
 	c.sstmts.add(e)
 	stats.ServerParses.Add(1)
 	c.q.push(entry{act: actSkip, ans: ansParse, srvAdd: e})
-	return pgwire.AppendParse(out, e.name, st.tail), nil
+	return pgwire.AppendParse(out, e.name, st.tail), e
 }
 
 // makeRoomLocked closes stale statements and, when the cache is full, the

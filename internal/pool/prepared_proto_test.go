@@ -1,0 +1,211 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+
+	"holdfast/internal/pgtest"
+	"holdfast/internal/pool"
+)
+
+func preparedCounts(t *testing.T, h *harness) pool.PreparedCounts {
+	t.Helper()
+	for _, c := range h.srv.PreparedStatements() {
+		if c.Database == appDB && c.User == appUser {
+			return c
+		}
+	}
+	t.Fatal("no prepared-statement counters for app/alice")
+	return pool.PreparedCounts{}
+}
+
+// With one server connection every client shares it: its statement cache
+// and what PostgreSQL holds must agree through errors in pipelines.
+func TestPreparedPipelines(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 1 })
+
+	t.Run("prepare bind execute", func(t *testing.T) {
+		p := h.proto(t)
+		p.expect("parse params rowdesc/1 ready:I", parse("s1", "SELECT $1::int + 1"), describeS("s1"), syncMsg())
+		p.expect("bind row:42 cmd:SELECT 1 ready:I", bind("s1", "41"), execute(), syncMsg())
+		// Another client preparing the same text under another name gets
+		// a synthesised ParseComplete: the server already has it.
+		before := preparedCounts(t, h)
+		q := h.proto(t)
+		q.expect("parse bind row:8 cmd:SELECT 1 ready:I", parse("other", "SELECT $1::int + 1"), bind("other", "7"), execute(), syncMsg())
+		after := preparedCounts(t, h)
+		if after.ServerParses != before.ServerParses || after.Hits <= before.Hits {
+			t.Fatalf("second client's Parse: server parses %d -> %d, hits %d -> %d; want no new server parse, a hit",
+				before.ServerParses, after.ServerParses, before.Hits, after.Hits)
+		}
+		// Close forgets the client's name only.
+		q.expect("close ready:I", closeS("other"), syncMsg())
+		q.expect("err:26000 ready:I", bind("other", "1"), execute(), syncMsg())
+		p.expect("bind row:3 cmd:SELECT 1 ready:I", bind("s1", "2"), execute(), syncMsg())
+	})
+
+	t.Run("error in the middle of a pipeline", func(t *testing.T) {
+		p := h.proto(t)
+		// good Parse, bad Parse, then messages PostgreSQL skips until Sync.
+		p.expect("parse err:42601 ready:I",
+			parse("good", "SELECT 1"), parse("bad", "SELEC 1"), parse("skipped", "SELECT 2"),
+			bind("good"), execute(), closeS("good"), syncMsg())
+		p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("good"), execute(), syncMsg())
+		p.expect("err:26000 ready:I", bind("bad"), execute(), syncMsg())
+		p.expect("err:26000 ready:I", bind("skipped"), execute(), syncMsg())
+		// The skipped Close did not close "good".
+		p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("good"), execute(), syncMsg())
+	})
+
+	t.Run("synthesised replies are dropped after an error", func(t *testing.T) {
+		warm := h.proto(t)
+		warm.expect("parse ready:I", parse("w", "SELECT 'cached'"), syncMsg())
+		p := h.proto(t)
+		// "SELECT 'cached'" is on the server: its Parse would be answered
+		// by the pooler, but it comes after an error, so nothing is.
+		p.expect("err:42601 ready:I", parse("x", "SELEC"), parse("c", "SELECT 'cached'"), syncMsg())
+		p.expect("err:26000 ready:I", bind("c"), execute(), syncMsg())
+		p.expect("parse bind row:cached cmd:SELECT 1 ready:I", parse("c", "SELECT 'cached'"), bind("c"), execute(), syncMsg())
+	})
+
+	t.Run("execution error keeps statements", func(t *testing.T) {
+		p := h.proto(t)
+		p.expect("parse ready:I", parse("div", "SELECT 1 / $1::int"), syncMsg())
+		// (the constant parameter is folded at Bind, so Bind fails)
+		p.expect("err:22012 ready:I", bind("div", "0"), execute(), bind("div", "1"), execute(), syncMsg())
+		p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("div", "1"), execute(), syncMsg())
+	})
+
+	t.Run("duplicate and unknown names", func(t *testing.T) {
+		p := h.proto(t)
+		p.expect("parse ready:I", parse("d", "SELECT 1"), syncMsg())
+		p.expect("err:42P05 ready:I", parse("d", "SELECT 2"), parse("later", "SELECT 3"), syncMsg())
+		p.expect("err:26000 ready:I", bind("later"), execute(), syncMsg())
+		p.expect("err:26000 ready:I", bind("nope"), execute(), syncMsg())
+		p.expect("err:26000 ready:I", describeS("nope"), syncMsg())
+		// Close of an unknown name is fine, as in PostgreSQL.
+		p.expect("close ready:I", closeS("nope"), syncMsg())
+		// "d" still means SELECT 1, and the connection is usable.
+		p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("d"), execute(), syncMsg())
+		// Inside a transaction the error aborts it, as PostgreSQL's would.
+		p.expect("cmd:BEGIN ready:T", query("BEGIN"))
+		p.expect("err:42P05 ready:E", parse("d", "SELECT 2"), syncMsg())
+		p.expect("err:25P02 ready:E", query("SELECT 1"))
+		p.expect("cmd:ROLLBACK ready:I", query("ROLLBACK"))
+		c := preparedCounts(t, h)
+		if c.Errors < 5 {
+			t.Fatalf("pooler errors = %d, want >= 5", c.Errors)
+		}
+	})
+
+	t.Run("deallocate all and discard all", func(t *testing.T) {
+		p := h.proto(t)
+		p.expect("parse parse ready:I", parse("a1", "SELECT 'a1'"), parse("a2", "SELECT 'a2'"), syncMsg())
+		p.expect("cmd:DEALLOCATE ALL ready:I", query("DEALLOCATE ALL"))
+		p.expect("err:26000 ready:I", bind("a1"), execute(), syncMsg())
+		// The names are free again and the statements are prepared anew.
+		p.expect("parse bind row:a1 cmd:SELECT 1 ready:I", parse("a1", "SELECT 'a1'"), bind("a1"), execute(), syncMsg())
+		p.expect("cmd:DISCARD ALL ready:I", query("DISCARD ALL"))
+		p.expect("parse bind row:a1 cmd:SELECT 1 ready:I", parse("a1", "SELECT 'a1'"), bind("a1"), execute(), syncMsg())
+		// Another client's statements, dropped from the server by this
+		// DISCARD ALL, are prepared again when used.
+		q := h.proto(t)
+		q.expect("parse ready:I", parse("q", "SELECT 'q'"), syncMsg())
+		p.expect("cmd:DISCARD ALL ready:I", query("DISCARD ALL"))
+		q.expect("bind row:q cmd:SELECT 1 ready:I", bind("q"), execute(), syncMsg())
+	})
+}
+
+// A small LRU evicts statements with Close and prepares them again when
+// they are used; the server never holds more than the cache size.
+func TestPreparedEviction(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) {
+		c.DefaultPoolSize = 1
+		c.PreparedStatementCacheSize = 2
+	})
+	p := h.proto(t)
+	p.expect("parse parse parse ready:I",
+		parse("e1", "SELECT 'e1'"), parse("e2", "SELECT 'e2'"), parse("e3", "SELECT 'e3'"), syncMsg())
+	for range 3 {
+		for _, n := range []string{"e1", "e2", "e3"} {
+			p.expect("bind row:"+n+" cmd:SELECT 1 ready:I", bind(n), execute(), syncMsg())
+		}
+	}
+	p.expect("rowdesc/1 row:2 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+	c := preparedCounts(t, h)
+	if c.Evictions < 9 {
+		t.Fatalf("evictions = %d, want >= 9 (every Bind above needed one)", c.Evictions)
+	}
+	// x fails after its eviction Close ran (that statement is gone); y's
+	// eviction Close is skipped by the error (that statement stays). The
+	// cache must say exactly what the server has, so the Binds below
+	// neither fail on a missing statement nor collide with one.
+	p.expect("err:42601 ready:I", parse("x", "SELEC"), parse("y", "SELECT 'y'"), syncMsg())
+	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+	for _, n := range []string{"e3", "e2", "e1", "e2"} {
+		p.expect("bind row:"+n+" cmd:SELECT 1 ready:I", bind(n), execute(), syncMsg())
+	}
+	p.expect("err:26000 ready:I", bind("y"), execute(), syncMsg())
+	p.expect("rowdesc/1 row:2 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+}
+
+// Clients move between server connections and their statements follow.
+func TestPreparedAcrossServers(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	a := h.proto(t)
+	b := h.proto(t)
+	a.expect("parse ready:I", parse("s", "SELECT pg_backend_pid() = $1::int"), syncMsg())
+	// b holds the server connection a used (the most recently released)
+	// in a transaction, so a's next request lands on the other one.
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	before := preparedCounts(t, h)
+	got := a.do(bind("s", "0"), execute(), syncMsg())
+	if got != "bind row:f cmd:SELECT 1 ready:I" {
+		t.Fatalf("Bind on another server connection: %s", got)
+	}
+	after := preparedCounts(t, h)
+	if after.ServerParses != before.ServerParses+1 {
+		t.Fatalf("server parses %d -> %d, want one injected Parse", before.ServerParses, after.ServerParses)
+	}
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+	_ = context.Background()
+}
+
+// After ALTER TABLE changes what a prepared statement returns,
+// PostgreSQL refuses the old plan (0A000). Outside a transaction the
+// pooler prepares the statement again and retries; inside one the client
+// gets the error and the statement is prepared again next time.
+func TestPreparedSchemaChange(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 1 })
+	p := h.proto(t)
+	p.expect("cmd:CREATE TABLE ready:I", query("CREATE TABLE sc (a int)"))
+	p.expect("cmd:INSERT 0 1 ready:I", query("INSERT INTO sc VALUES (1)"))
+	p.expect("parse ready:I", parse("all", "SELECT * FROM sc"), syncMsg())
+	p.expect("bind row:1 cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ADD COLUMN b text DEFAULT 'x'"))
+	p.expect("bind row:1,x cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+	c := preparedCounts(t, h)
+	if c.Reprepares != 1 || c.Retries != 1 {
+		t.Fatalf("reprepares %d, retries %d; want 1, 1", c.Reprepares, c.Retries)
+	}
+	p.expect("bind row:1,x cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+
+	// Inside a transaction: the error, then the statement works again
+	// after the transaction.
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ADD COLUMN c int DEFAULT 7"))
+	p.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	p.expect("err:0A000 ready:E", bind("all"), execute(), syncMsg())
+	p.expect("cmd:ROLLBACK ready:I", query("ROLLBACK"))
+	p.expect("bind row:1,x,7 cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
+	c = preparedCounts(t, h)
+	if c.Reprepares != 2 || c.Retries != 1 {
+		t.Fatalf("reprepares %d, retries %d; want 2, 1", c.Reprepares, c.Retries)
+	}
+	// The stale statements were closed on the server.
+	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+}
