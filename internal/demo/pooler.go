@@ -39,8 +39,8 @@ type pooled struct {
 // go to the pooler. The pool dials lazily, so it can be built before the
 // daemon that runs the pooler has started.
 //
-// Until named prepared statements work through the pooler, pgx runs in
-// its "exec" mode (unnamed statements, one round trip per query).
+// pgx keeps its default mode: a statement cache of named prepared
+// statements, which the pooler tracks in transaction mode.
 func (r *run) openPooledBackend(ctx context.Context, pg *pgcluster.Cluster, work string) (orders.Backend, func(), error) {
 	_, release, err := orders.OpenBackend(ctx, "postgres", pg.DSN(pg.Database()))
 	if err != nil {
@@ -53,7 +53,7 @@ func (r *run) openPooledBackend(ctx context.Context, pg *pgcluster.Cluster, work
 			return nil, nil, err
 		}
 	}
-	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("postgres://orders:%s@127.0.0.1:1/%s?sslmode=disable&default_query_exec_mode=exec&pool_max_conns=8",
+	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("postgres://orders:%s@127.0.0.1:1/%s?sslmode=disable&pool_max_conns=8",
 		p.clientPW, poolerDB))
 	if err != nil {
 		return nil, nil, fmt.Errorf("pooled backend: %w", err)
@@ -107,7 +107,7 @@ func (r *run) poolerStarted(d *daemon.Daemon) {
 		return
 	}
 	p.addr.Store(d.PoolerAddr())
-	r.say("started holdfast's pooler on %s: the orders service's queries go through it (transaction mode, 4 server connections)", d.PoolerAddr())
+	r.say("started holdfast's pooler on %s: the orders service's queries (pgx, cached named prepared statements) go through it in transaction mode on 4 server connections", d.PoolerAddr())
 	r.defer_(func() {
 		if line, err := p.summary(); err == nil {
 			r.say("")
