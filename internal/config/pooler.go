@@ -46,6 +46,10 @@ type Pooler struct {
 	ServerResetQuery       string    `yaml:"server_reset_query"`
 	ClientLoginTimeout     Duration  `yaml:"client_login_timeout"`
 	MaxPacketSize          int       `yaml:"max_packet_size"`
+	// MaxPreparedStatements is how many named prepared statements each
+	// server connection keeps in transaction mode (default 200); 0 turns
+	// tracking off, as in PgBouncer.
+	MaxPreparedStatements *int `yaml:"max_prepared_statements"`
 }
 
 // PoolerTLS is the pooler's certificate and client TLS mode.
@@ -204,6 +208,9 @@ func (l *loader) validatePooler(c *Config) {
 	}
 	if pc.DefaultPoolSize > 0 && pc.MinPoolSize > pc.DefaultPoolSize {
 		l.at("pooler.min_pool_size", "%d is more than default_pool_size (%d)", pc.MinPoolSize, pc.DefaultPoolSize)
+	}
+	if m := pc.MaxPreparedStatements; m != nil && *m < 0 {
+		l.at("pooler.max_prepared_statements", "must be 0 (off) or more")
 	}
 	if pc.MaxPacketSize > 0 && pc.MaxPacketSize < 8192 {
 		l.at("pooler.max_packet_size", "%d is too small; give at least 8192 bytes", pc.MaxPacketSize)

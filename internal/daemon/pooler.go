@@ -50,6 +50,12 @@ func poolerConfig(pc *config.Pooler) (pool.Config, error) {
 		MaxMessageLen:          pc.MaxPacketSize,
 		Databases:              map[string]pool.Database{},
 	}
+	if m := pc.MaxPreparedStatements; m != nil {
+		out.PreparedStatementCacheSize = *m
+		if *m == 0 {
+			out.PreparedStatementCacheSize = -1 // off, PgBouncer's 0
+		}
+	}
 	creds := &poolerCredentials{dbs: pc.Databases, users: map[string]config.PoolerUser{}}
 	out.Credentials = creds
 	for _, u := range pc.Users {
@@ -211,8 +217,9 @@ func (d *Daemon) preparePooler(next *config.Config) (apply, abort func(), err er
 	}
 	a, b := cur.cfg, next.Pooler
 	if a.Listen != b.Listen || !sameTLS(a.TLS, b.TLS) || a.ClientLoginTimeout != b.ClientLoginTimeout ||
-		a.MaxPacketSize != b.MaxPacketSize || a.ServerResetQuery != b.ServerResetQuery {
-		return nil, nil, fmt.Errorf("%s: pooler.listen, tls, client_login_timeout, max_packet_size and server_reset_query %w; the running config is unchanged", next.File, ErrNeedsRestart)
+		a.MaxPacketSize != b.MaxPacketSize || a.ServerResetQuery != b.ServerResetQuery ||
+		!sameIntPtr(a.MaxPreparedStatements, b.MaxPreparedStatements) {
+		return nil, nil, fmt.Errorf("%s: pooler.listen, tls, client_login_timeout, max_packet_size, server_reset_query and max_prepared_statements %w; the running config is unchanged", next.File, ErrNeedsRestart)
 	}
 	pcfg, err := poolerConfig(b)
 	if err != nil {
@@ -229,6 +236,13 @@ func (d *Daemon) preparePooler(next *config.Config) (apply, abort func(), err er
 		}
 		cur.cfg = b
 	}, nop, nil
+}
+
+func sameIntPtr(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func sameTLS(a, b *config.PoolerTLS) bool {

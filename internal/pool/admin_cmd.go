@@ -251,6 +251,7 @@ func (s *Server) showConfig() *table {
 	add("listen_addr", s.cfg.Listen, "", false)
 	add("max_client_conn", strconv.Itoa(c.MaxClientConn), strconv.Itoa(d.MaxClientConn), true)
 	add("max_packet_size", strconv.Itoa(s.cfg.MaxMessageLen), strconv.Itoa(d.MaxMessageLen), false)
+	add("max_prepared_statements", strconv.Itoa(s.cacheSize()), strconv.Itoa(defaultPreparedCacheSize), false)
 	add("min_pool_size", strconv.Itoa(c.MinPoolSize), "0", true)
 	add("pool_mode", string(c.PoolMode), string(d.PoolMode), true)
 	add("query_timeout", secs(c.QueryTimeout), "0", true)
