@@ -269,6 +269,7 @@ func (d *Daemon) Status() any {
 		"listeners":   ls,
 		"routes":      routes,
 		"flags":       d.flags.List(),
+		"pooler":      d.poolerStatus(),
 	}
 }
 

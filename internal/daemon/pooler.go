@@ -252,6 +252,32 @@ func sameTLS(a, b *config.PoolerTLS) bool {
 	return *a == *b
 }
 
+// poolerStatus is the pooler's part of GET /api/v1/status.
+func (d *Daemon) poolerStatus() any {
+	r := d.pooler.Load()
+	if r == nil {
+		return nil
+	}
+	type poolStatus struct {
+		Database       string `json:"database"`
+		User           string `json:"user"`
+		Mode           string `json:"mode"`
+		PoolSize       int    `json:"pool_size"`
+		ClientsActive  int    `json:"cl_active"`
+		ClientsWaiting int    `json:"cl_waiting"`
+		ServersActive  int    `json:"sv_active"`
+		ServersIdle    int    `json:"sv_idle"`
+		Paused         bool   `json:"paused"`
+	}
+	st := r.srv.Stats()
+	pools := make([]poolStatus, 0, len(st.Pools))
+	for _, p := range st.Pools {
+		pools = append(pools, poolStatus{p.Database, p.User, string(p.Mode), p.PoolSize, p.ClientsActive,
+			p.ClientsWaiting, p.ServersActive, p.ServersIdle, p.Paused})
+	}
+	return map[string]any{"listen": r.srv.Addr().String(), "clients": st.Clients, "pools": pools}
+}
+
 // PoolerAddr is the pooler's address, or "" when none runs.
 func (d *Daemon) PoolerAddr() string {
 	if r := d.pooler.Load(); r != nil {

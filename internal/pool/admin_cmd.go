@@ -72,7 +72,17 @@ func (c *client) adminCommand(q string) (string, error) {
 		if f == nil {
 			return "", pgwire.Errorf(pgwire.CodeFeatureNotSupported, "RELOAD is not available here; reload the daemon (holdfast reload)")
 		}
-		if err := f(s.ctx); err != nil {
+		// The reload runs on its own goroutine so that a pooler being
+		// closed (by the same daemon, say) does not wait for it.
+		done := make(chan error, 1)
+		go func() { done <- f(s.ctx) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-s.ctx.Done():
+			err = errors.New("the pooler is shutting down")
+		}
+		if err != nil {
 			var pe *pgwire.Error
 			if errors.As(err, &pe) {
 				return "", pe

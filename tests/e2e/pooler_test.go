@@ -165,6 +165,9 @@ func TestServePooler(t *testing.T) {
 	if _, err := held.Exec(ctx, "COMMIT"); err != nil {
 		t.Fatalf("client in a transaction across the reload: %v", err)
 	}
+	if out, code := d.cli(t, "status"); code != 0 || !regexp.MustCompile(`"pool_size":\s*5`).MatchString(out) {
+		t.Fatalf("holdfast status after the reload: %d\n%s", code, out)
+	}
 	if got := run(10, 20); got > 5 {
 		t.Fatalf("server connections with pool size 5: %d", got)
 	}
