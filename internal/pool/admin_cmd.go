@@ -149,11 +149,7 @@ func (s *Server) Pause(ctx context.Context, db string) error {
 			busy := len(p.active) + p.login
 			ch := p.changed
 			if busy == 0 {
-				for _, sc := range p.idle {
-					sc.close()
-					p.total--
-				}
-				p.idle = nil
+				p.closeIdleLocked()
 				p.mu.Unlock()
 				break
 			}
@@ -189,11 +185,7 @@ func (s *Server) Kill(db string) {
 		for sc := range p.active {
 			sc.close() // the client's pump sees it and releases it
 		}
-		for _, sc := range p.idle {
-			sc.close()
-			p.total--
-		}
-		p.idle = nil
+		p.closeIdleLocked()
 		p.notifyLocked()
 		p.mu.Unlock()
 	}
@@ -216,11 +208,7 @@ func (s *Server) Reconnect(db string) {
 		for sc := range p.active {
 			sc.closeNeeded = true
 		}
-		for _, sc := range p.idle {
-			sc.close()
-			p.total--
-		}
-		p.idle = nil
+		p.closeIdleLocked()
 		p.notifyLocked()
 		p.mu.Unlock()
 	}

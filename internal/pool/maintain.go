@@ -133,18 +133,8 @@ func (p *pool) closeIdle(cutoff time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keep := min(p.minSize, p.size)
-	kept := p.idle[:0]
-	for i, sc := range p.idle {
-		// idle is oldest first (acquire takes the newest).
-		if p.total > keep && sc.lastUsed.Before(cutoff) {
-			sc.close()
-			p.total--
-			continue
-		}
-		kept = append(kept, p.idle[i])
-	}
-	clear(p.idle[len(kept):])
-	p.idle = kept
+	// idle is oldest first (acquire takes the newest).
+	p.dropIdleLocked(func(sc *serverConn) bool { return p.total > keep && sc.lastUsed.Before(cutoff) })
 }
 
 // closeOld closes idle connections created before cutoff (server_lifetime);
@@ -152,15 +142,5 @@ func (p *pool) closeIdle(cutoff time.Time) {
 func (p *pool) closeOld(cutoff time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	kept := p.idle[:0]
-	for i, sc := range p.idle {
-		if sc.created.Before(cutoff) {
-			sc.close()
-			p.total--
-			continue
-		}
-		kept = append(kept, p.idle[i])
-	}
-	clear(p.idle[len(kept):])
-	p.idle = kept
+	p.dropIdleLocked(func(sc *serverConn) bool { return sc.created.Before(cutoff) })
 }

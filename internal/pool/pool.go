@@ -350,17 +350,34 @@ func (p *pool) resize(db Database) {
 	p.notifyLocked()
 }
 
+// closeIdleLocked closes every idle connection.
+func (p *pool) closeIdleLocked() {
+	p.dropIdleLocked(func(*serverConn) bool { return true })
+}
+
+// dropIdleLocked closes the idle connections for which drop says so,
+// oldest first, and keeps the others in order.
+func (p *pool) dropIdleLocked(drop func(*serverConn) bool) {
+	kept := p.idle[:0]
+	for i, sc := range p.idle {
+		if drop(sc) {
+			sc.close()
+			p.total--
+			continue
+		}
+		kept = append(kept, p.idle[i])
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+}
+
 // retire marks a pool replaced by a reload: idle connections close now,
 // busy ones when released; waiters are still served.
 func (p *pool) retire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.retired = true
-	for _, sc := range p.idle {
-		sc.close()
-		p.total--
-	}
-	p.idle = nil
+	p.closeIdleLocked()
 	p.notifyLocked()
 }
 
@@ -377,11 +394,7 @@ func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for _, sc := range p.idle {
-		sc.close()
-		p.total--
-	}
-	p.idle = nil
+	p.closeIdleLocked()
 	for _, w := range p.waiters {
 		w.ch <- acquired{err: errPoolClosed}
 	}
