@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"holdfast/internal/config"
+	"holdfast/internal/daemon"
 	"holdfast/internal/metrics"
 	"holdfast/internal/pool"
 )
@@ -33,7 +34,7 @@ func TestPoolerConfigAndCredentials(t *testing.T) {
 		MaxPreparedStatements: &zero,
 		ServerIdleTimeout:     new(config.Duration),
 	}
-	cfg, err := poolerConfig(pc)
+	cfg, err := daemon.PoolerConfig(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +68,37 @@ func TestPoolerConfigAndCredentials(t *testing.T) {
 	}
 }
 
+func TestPoolerConfigTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writeCert(t, cert, key, "127.0.0.1")
+	t.Setenv("HOLDFAST_TEST_APP_PW", "x")
+	pc := &config.Pooler{
+		Listen:    "127.0.0.1:0",
+		Users:     []config.PoolerUser{{Name: "app", PasswordEnv: "HOLDFAST_TEST_APP_PW"}},
+		Databases: map[string]config.PoolerDatabase{"app": {}},
+		TLS:       &config.PoolerTLS{CertFile: cert, KeyFile: key, Mode: "require"},
+	}
+	cfg, err := daemon.PoolerConfig(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS == nil || len(cfg.TLS.Certificates) != 1 || cfg.ClientTLSMode != pool.TLSRequire {
+		t.Fatalf("TLS = %v, mode %q", cfg.TLS, cfg.ClientTLSMode)
+	}
+	pc.TLS.KeyFile = filepath.Join(dir, "missing.pem")
+	if _, err := daemon.PoolerConfig(pc); err == nil || !strings.Contains(err.Error(), "pooler.tls") {
+		t.Fatalf("missing key: %v, want a pooler.tls error", err)
+	}
+}
+
 func TestPoolerSamplerFeedsTheStore(t *testing.T) {
 	st, err := metrics.Open(t.TempDir(), metrics.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := newPoolerSampler(st)
+	sample := daemon.SamplePooler(st)
 	now := time.Now().Truncate(time.Second)
 	stats := func(queries, waits int64, wait time.Duration) pool.Stats {
 		return pool.Stats{Pools: []pool.PoolStats{
@@ -82,11 +107,11 @@ func TestPoolerSamplerFeedsTheStore(t *testing.T) {
 			{Database: "app", User: "b", ServersIdle: 2, ClientsActive: 1, Queries: 10},
 		}}
 	}
-	s.sample(now.Add(-2*time.Second), stats(100, 10, 10*time.Millisecond))
-	s.sample(now.Add(-time.Second), stats(130, 20, 30*time.Millisecond))
+	sample(now.Add(-2*time.Second), stats(100, 10, 10*time.Millisecond))
+	sample(now.Add(-time.Second), stats(130, 20, 30*time.Millisecond))
 	get := func(name, stat string) float64 {
 		t.Helper()
-		id := metrics.MetricID{Namespace: PoolerNamespace, Name: name, Dimensions: []metrics.Dimension{{Name: "Database", Value: "app"}}}
+		id := metrics.MetricID{Namespace: daemon.PoolerNamespace, Name: name, Dimensions: []metrics.Dimension{{Name: "Database", Value: "app"}}}
 		ser, err := st.Query(metrics.MetricStatQuery{Metric: id, Period: time.Second, Stat: stat, Start: now.Add(-time.Second), End: now})
 		if err != nil || len(ser.Points) != 1 {
 			t.Fatalf("%s: %+v, %v", name, ser, err)
@@ -94,9 +119,9 @@ func TestPoolerSamplerFeedsTheStore(t *testing.T) {
 		return ser.Points[0].V
 	}
 	for name, want := range map[string]float64{
-		MetricDatabaseConnections: 5, MetricDatabaseConnectionsBorrowed: 2, MetricClientConnections: 9,
-		MetricClientConnectionsWaiting: 3, MetricQueryRequests: 30, MetricTransactions: 30,
-		MetricBorrowLatency: 2000, // 20 ms over 10 waits
+		daemon.MetricDatabaseConnections: 5, daemon.MetricDatabaseConnectionsBorrowed: 2, daemon.MetricClientConnections: 9,
+		daemon.MetricClientConnectionsWaiting: 3, daemon.MetricQueryRequests: 30, daemon.MetricTransactions: 30,
+		daemon.MetricBorrowLatency: 2000, // 20 ms over 10 waits
 	} {
 		if got := get(name, "Maximum"); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
