@@ -209,3 +209,40 @@ func TestPreparedSchemaChange(t *testing.T) {
 	// The stale statements were closed on the server.
 	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
 }
+
+// SQL-level PREPARE/EXECUTE/DEALLOCATE work across server connections.
+func TestPreparedSQLLevel(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	a := h.proto(t)
+	b := h.proto(t)
+	a.expect("cmd:PREPARE ready:I", query("PREPARE Add1(int) AS SELECT $1 + 1"))
+	a.expect("rowdesc/1 row:5 cmd:SELECT 1 ready:I", query("execute add1(4);"))
+	// b holds the server connection a used; a's EXECUTE moves.
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("rowdesc/1 row:10 cmd:SELECT 1 ready:I", query("EXECUTE add1(9)"))
+	// b may use the same name for something else.
+	b.expect("cmd:PREPARE ready:T", query(`PREPARE add1 AS SELECT 'b'`))
+	b.expect("rowdesc/1 row:b cmd:SELECT 1 ready:T", query("EXECUTE add1"))
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+	// Duplicate, unknown, deallocate.
+	a.expect("err:42P05 ready:I", query("PREPARE add1 AS SELECT 2"))
+	a.expect("err:26000 ready:I", query("EXECUTE nope"))
+	a.expect("cmd:DEALLOCATE ready:I", query("DEALLOCATE PREPARE add1"))
+	a.expect("err:26000 ready:I", query("EXECUTE add1(1)"))
+	a.expect("err:26000 ready:I", query("DEALLOCATE add1"))
+	// A failed PREPARE registers nothing.
+	a.expect("err:42P01 ready:I", query("PREPARE t AS SELECT * FROM no_such_table"))
+	a.expect("err:26000 ready:I", query("EXECUTE t"))
+	// A SQL-level statement can be bound with the extended protocol, on a
+	// server connection that never saw it.
+	a.expect("cmd:PREPARE ready:I", query(`PREPARE "Mixed" AS SELECT 'm'`))
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("bind row:m cmd:SELECT 1 ready:I", bind("Mixed"), execute(), syncMsg())
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+	// And a protocol-level one EXECUTEd from SQL.
+	a.expect("parse ready:I", parse("proto", "SELECT 'p'"), syncMsg())
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("rowdesc/1 row:p cmd:SELECT 1 ready:I", query("EXECUTE proto"))
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+}

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"holdfast/internal/pgwire"
 )
 
@@ -70,6 +72,9 @@ type entry struct {
 	srvUse *srvStmt
 	err    *pgwire.Error // actReplaceErr
 	retry  bool          // a failure of this Bind may be retried (retry.go)
+	// emptyTag: the pooler sent an empty Query in place of the client's;
+	// its EmptyQueryResponse is answered as CommandComplete emptyTag.
+	emptyTag string
 }
 
 // replyQueue is a FIFO of entries, reusing its storage.
@@ -170,7 +175,7 @@ func (c *client) skipUntilSyncLocked() {
 	for i := end - 1; i >= c.q.head; i-- {
 		c.undoLocked(&c.q.items[i])
 	}
-	for c.q.head < end {
+	for range end - c.q.head {
 		c.q.pop()
 	}
 }
@@ -204,6 +209,17 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		c.onCommandCompleteLocked(m)
 	}
 	if !e.ans.ends(t) {
+		switch {
+		case t == pgwire.MsgEmptyQueryResponse && e.emptyTag != "":
+			return replyResult{replace: pgwire.Encode(nil, &pgproto3.CommandComplete{CommandTag: []byte(e.emptyTag)})}
+		case t == pgwire.MsgErrorResponse && e.ans == ansQuery:
+			// A simple Query failed: take back what it registered.
+			c.undoLocked(e)
+			e.cUndo, e.srvAdd, e.srvDel = undoNone, nil, nil
+			if e.act == actReplaceErr {
+				return replyResult{replace: pgwire.Encode(nil, e.err.Response())}
+			}
+		}
 		return replyResult{write: e.act != actSkip || t == pgwire.MsgErrorResponse}
 	}
 	if t == pgwire.MsgErrorResponse {
@@ -223,7 +239,7 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		c.skipUntilSyncLocked()
 		return res
 	}
-	res := replyResult{write: e.act == actForward}
+	res := replyResult{write: e.act == actForward || e.act == actReplaceErr}
 	if t == pgwire.MsgReadyForQuery {
 		res.requestDone = true
 	}

@@ -150,6 +150,9 @@ func (c *client) ensureLocked(out []byte, st *stmtInfo) ([]byte, *srvStmt) {
 	e := &srvStmt{stmt: st, name: newServerName()}
 	c.sstmts.add(e)
 	stats.ServerParses.Add(1)
+	if st.isSQL() {
+		return c.ensureSQLInPipelineLocked(out, e), e
+	}
 	c.q.push(entry{act: actSkip, ans: ansParse, srvAdd: e})
 	return pgwire.AppendParse(out, e.name, st.tail), e
 }
@@ -204,8 +207,3 @@ const (
 	codeCachedPlanChanged   = "0A000"
 )
 
-// queryLocked forwards a simple Query.
-func (c *client) queryLocked(m pgwire.Message, out []byte) ([]byte, error) {
-	c.q.push(entry{act: actForward, ans: ansQuery})
-	return append(out, m.Raw...), nil
-}
