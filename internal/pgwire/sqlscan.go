@@ -179,7 +179,7 @@ func rest(s string, i int) bool {
 	return true
 }
 
-// skipQuoted skips a '…' or "…" token (doubled quotes escape; E'' strings
+// skipQuoted skips a '…' or "…" token (doubled quotes escape; E” strings
 // also escape with backslash, which is handled conservatively).
 func skipQuoted(s string, i int, q byte) int {
 	backslash := q == '\'' && i > 0 && (s[i-1] == 'E' || s[i-1] == 'e')

@@ -206,4 +206,3 @@ const (
 	codeInvalidPStatement   = "26000"
 	codeCachedPlanChanged   = "0A000"
 )
-
