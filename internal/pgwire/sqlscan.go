@@ -1,6 +1,9 @@
 package pgwire
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // SQL-level prepared statements. The pooler looks at the first words of
 // a simple Query to find PREPARE, EXECUTE and DEALLOCATE; everything
@@ -212,4 +215,231 @@ func skipDollar(s string, i int) int {
 		return j + 1 + k + len(tag)
 	}
 	return len(s)
+}
+
+// Session-state commands ScanSession recognises.
+const (
+	SessSet       = "set"       // SET [SESSION] name …
+	SessReset     = "reset"     // RESET name
+	SessResetAll  = "reset all" // RESET ALL
+	SessLocal     = "set local" // SET LOCAL / SET TRANSACTION …: ends with the transaction
+	SessPin       = "pin"       // state bound to the server session: LISTEN, temp tables, WITH HOLD, session advisory locks
+	SessOther     = ""          // nothing of the session's
+	SessUntracked = "untracked" // changes session state the pooler cannot replay
+)
+
+// SessionCommand is what one statement does to session state.
+type SessionCommand struct {
+	Kind string
+	// Name is the parameter a SET/RESET names (lower case).
+	Name string
+	// Single: the query holds this one statement.
+	Single bool
+}
+
+// ScanSession classifies the first statement of sql, and reports whether
+// later statements (of a multi-statement Query) touch session state too,
+// as SessUntracked. Only first words and a few function names are read.
+func ScanSession(sql string) SessionCommand {
+	first := true
+	var out SessionCommand
+	for i := 0; i < len(sql); {
+		i = skipSpace(sql, i)
+		if i >= len(sql) {
+			break
+		}
+		if sql[i] == ';' {
+			i++
+			continue
+		}
+		start := i
+		end := statementEnd(sql, i)
+		c := classify(sql[start:end])
+		if first {
+			out = c
+			first = false
+		} else {
+			out.Single = false
+			if c.Kind != SessOther && c.Kind != SessLocal {
+				if c.Kind == SessPin {
+					out.Kind = SessPin
+				} else if out.Kind != SessPin {
+					out.Kind = SessUntracked
+				}
+			}
+		}
+		i = end
+	}
+	return out
+}
+
+// statementEnd returns the index of the semicolon ending the statement
+// at i (or len(s)).
+func statementEnd(s string, i int) int {
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ';':
+			return i
+		case c == '\'' || c == '"':
+			i = skipQuoted(s, i, c)
+		case c == '$':
+			i = skipDollar(s, i)
+		case c == '-' || c == '/':
+			j := skipSpace(s, i)
+			if j == i {
+				j++
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+func classify(stmt string) SessionCommand {
+	w, j := word(stmt, 0)
+	cmd := SessionCommand{Single: true}
+	switch strings.ToLower(w) {
+	case "set":
+		i := skipSpace(stmt, j)
+		w2, j2 := word(stmt, i)
+		switch strings.ToLower(w2) {
+		case "local", "transaction":
+			cmd.Kind = SessLocal
+			return cmd
+		case "session":
+			i = skipSpace(stmt, j2)
+			if w3, _ := word(stmt, i); strings.EqualFold(w3, "authorization") || strings.EqualFold(w3, "characteristics") {
+				cmd.Kind = SessUntracked
+				return cmd
+			}
+		case "role", "constraints":
+			cmd.Kind = SessUntracked
+			return cmd
+		}
+		name, _ := word(stmt, i)
+		if name == "" {
+			cmd.Kind = SessUntracked
+			return cmd
+		}
+		cmd.Kind, cmd.Name = SessSet, strings.ToLower(name)
+	case "reset":
+		name, _ := word(stmt, skipSpace(stmt, j))
+		switch {
+		case strings.EqualFold(name, "all"):
+			cmd.Kind = SessResetAll
+		case name == "":
+			cmd.Kind = SessUntracked
+		default:
+			cmd.Kind, cmd.Name = SessReset, strings.ToLower(name)
+		}
+	case "discard":
+		cmd.Kind = SessResetAll // DISCARD ALL/TEMP/PLANS/SEQUENCES: treated as starting clean
+	case "listen":
+		cmd.Kind = SessPin
+	case "create":
+		w2, _ := word(stmt, skipSpace(stmt, j))
+		switch strings.ToLower(w2) {
+		case "temp", "temporary", "local", "global":
+			cmd.Kind = SessPin
+		}
+	case "declare":
+		if containsFold(stmt, "with hold") {
+			cmd.Kind = SessPin
+		}
+	case "select", "values", "with":
+		if containsFold(stmt, "advisory_lock") || containsFold(stmt, "advisory_unlock") {
+			if !containsFold(stmt, "advisory_xact_lock") || containsFold(stmt, "advisory_lock(") || containsFold(stmt, "advisory_lock_shared(") {
+				cmd.Kind = SessPin
+			}
+		}
+		if containsFold(stmt, "set_config") {
+			cmd.Kind = SessUntracked
+		}
+	}
+	return cmd
+}
+
+// containsFold reports whether s contains the lower-case ASCII sub,
+// ignoring case.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	c0 := sub[0]
+	for i := 0; i+n <= len(s); i++ {
+		if s[i]|0x20 == c0 && strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstWord lower-cases the first word of q (up to 10 bytes) into buf.
+func firstWord(q []byte, buf *[10]byte) []byte {
+	i := 0
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {
+		i++
+	}
+	n := 0
+	for i < len(q) && n < len(buf) && isIdentChar(q[i]) {
+		buf[n] = q[i] | 0x20
+		if q[i] >= 0x80 || q[i] == '_' || q[i] == '$' || (q[i] >= '0' && q[i] <= '9') {
+			buf[n] = q[i]
+		}
+		n++
+		i++
+	}
+	return buf[:n]
+}
+
+// singleStatement reports cheaply whether q certainly holds one
+// statement: no semicolon, or only blanks after the first one.
+func singleStatement(q []byte) bool {
+	i := bytes.IndexByte(q, ';')
+	if i < 0 {
+		return true
+	}
+	for _, c := range q[i:] {
+		if c != ';' && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// Plain reports, without copying q, that the query text certainly does
+// nothing the pooler tracks: one statement of a kind that neither names a
+// prepared statement nor touches session state. Everything else needs
+// ScanCommand/ScanSession.
+func Plain(q []byte) bool {
+	var buf [10]byte
+	switch string(firstWord(q, &buf)) {
+	case "select", "values", "with":
+		return singleStatement(q) && !containsFoldBytes(q, "advisory_") && !containsFoldBytes(q, "set_config")
+	case "insert", "update", "delete", "begin", "commit", "rollback", "end", "start", "copy", "merge",
+		"show", "explain", "analyze", "vacuum", "truncate", "alter", "drop", "fetch", "move", "close", "lock", "":
+		return singleStatement(q)
+	}
+	return false
+}
+
+// ScanSessionBytes is ScanSession for one extended-protocol statement,
+// copying the text only when it may matter.
+func ScanSessionBytes(q []byte) SessionCommand {
+	if Plain(q) {
+		return SessionCommand{Single: true}
+	}
+	return ScanSession(string(q))
+}
+
+func containsFoldBytes(s []byte, sub string) bool {
+	n := len(sub)
+	c0 := sub[0]
+	for i := 0; i+n <= len(s); i++ {
+		if s[i]|0x20 == c0 && bytes.EqualFold(s[i:i+n], []byte(sub)) {
+			return true
+		}
+	}
+	return false
 }

@@ -35,10 +35,15 @@ func (c *client) queryLocked(m pgwire.Message, out []byte) ([]byte, error) {
 	if len(body) == 0 || body[len(body)-1] != 0 {
 		return nil, malformed(m.Type())
 	}
-	sql := string(body[:len(body)-1]) // only PREPARE/EXECUTE/DEALLOCATE texts are kept
+	if pgwire.Plain(body[:len(body)-1]) {
+		c.q.push(entry{act: actForward, ans: ansQuery})
+		return append(out, m.Raw...), nil
+	}
+	sql := string(body[:len(body)-1])
 	cmd, ok := pgwire.ScanCommand(sql)
 	if !ok || !cmd.Single || cmd.Verb == pgwire.VerbDeallocateAll {
-		c.q.push(entry{act: actForward, ans: ansQuery})
+		u := c.noteSessionLocked(sql, pgwire.ScanSession(sql))
+		c.q.push(entry{act: actForward, ans: ansQuery, sess: u})
 		return append(out, m.Raw...), nil
 	}
 	if c.txStatus == pgwire.TxFailed && c.q.empty() {

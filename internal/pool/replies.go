@@ -75,6 +75,8 @@ type entry struct {
 	// emptyTag: the pooler sent an empty Query in place of the client's;
 	// its EmptyQueryResponse is answered as CommandComplete emptyTag.
 	emptyTag string
+	sess     *sessUndo // a SET/RESET to take back if it fails
+	replay   bool      // the settings replay: a failure leaves the session unknown
 }
 
 // replyQueue is a FIFO of entries, reusing its storage.
@@ -159,6 +161,13 @@ func (c *client) undoLocked(e *entry) {
 	if e.srvAdd != nil && c.sstmts != nil {
 		c.sstmts.remove(e.srvAdd)
 	}
+	if e.sess != nil {
+		c.undoSessionLocked(e.sess)
+		e.sess = nil
+	}
+	if e.replay && c.sstmts != nil {
+		c.sstmts.session = sessUnknown
+	}
 	if e.srvDel != nil && c.sstmts != nil && c.sstmts.byStmt[e.srvDel.stmt] == nil {
 		// The Close was skipped: the statement is still on the server.
 		c.sstmts.add(e.srvDel)
@@ -215,7 +224,7 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		case t == pgwire.MsgErrorResponse && e.ans == ansQuery:
 			// A simple Query failed: take back what it registered.
 			c.undoLocked(e)
-			e.cUndo, e.srvAdd, e.srvDel = undoNone, nil, nil
+			e.cUndo, e.srvAdd, e.srvDel, e.replay = undoNone, nil, nil, false
 			if e.act == actReplaceErr {
 				return replyResult{replace: pgwire.Encode(nil, e.err.Response())}
 			}

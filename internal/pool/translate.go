@@ -21,6 +21,8 @@ func (c *client) translateLocked(m pgwire.Message, out []byte) ([]byte, error) {
 			return c.targetLocked(m, out)
 		case pgwire.MsgQuery:
 			return c.queryLocked(m, out)
+		case pgwire.MsgExecute:
+			return c.executeLocked(m, out)
 		}
 	}
 	var ans answers
@@ -56,6 +58,10 @@ func (c *client) parseLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return nil, malformed(m.Type())
 	}
 	if len(p.Name) == 0 {
+		c.unnamedSess, c.unnamedSQL = pgwire.ScanSessionBytes(p.Query), ""
+		if c.unnamedSess.Kind != pgwire.SessOther {
+			c.unnamedSQL = string(p.Query)
+		}
 		c.q.push(entry{act: actForward, ans: ansParse})
 		return append(out, m.Raw...), nil
 	}
@@ -87,6 +93,9 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return nil, malformed(m.Type())
 	}
 	if len(b.Statement) == 0 {
+		if len(b.Portal) == 0 {
+			c.portalSess, c.portalSQL = c.unnamedSess, c.unnamedSQL
+		}
 		c.q.push(entry{act: actForward, ans: ansBind})
 		return append(out, m.Raw...), nil
 	}
@@ -94,6 +103,9 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 	if st == nil {
 		return c.injectErrorLocked(out, pgwire.Errorf(codeInvalidPStatement,
 			"prepared statement %q does not exist", b.Statement)), nil
+	}
+	if len(b.Portal) == 0 {
+		c.portalSess, c.portalSQL = st.sess, st.sql
 	}
 	retry := c.rstate == captureBind
 	if retry {
@@ -206,3 +218,14 @@ const (
 	codeInvalidPStatement   = "26000"
 	codeCachedPlanChanged   = "0A000"
 )
+
+// executeLocked forwards an Execute, noting what it does to session
+// state when it runs the unnamed portal.
+func (c *client) executeLocked(m pgwire.Message, out []byte) ([]byte, error) {
+	var u *sessUndo
+	if body := m.Body(); len(body) > 0 && body[0] == 0 && c.portalSess.Kind != pgwire.SessOther {
+		u = c.noteSessionLocked(c.portalSQL, c.portalSess)
+	}
+	c.q.push(entry{act: actForward, ans: ansExecute, sess: u})
+	return append(out, m.Raw...), nil
+}
