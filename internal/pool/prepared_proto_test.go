@@ -1,6 +1,8 @@
 package pool_test
 
 import (
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"context"
 	"testing"
 
@@ -245,4 +247,50 @@ func TestPreparedSQLLevel(t *testing.T) {
 	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
 	a.expect("rowdesc/1 row:p cmd:SELECT 1 ready:I", query("EXECUTE proto"))
 	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+}
+
+func describeP() *pgproto3.Describe { return &pgproto3.Describe{ObjectType: 'P'} }
+
+// The message sequences of node-postgres ("name:" queries) and of Prisma
+// with a statementNameGenerator (BEGIN and COMMIT as named statements too),
+// with another client moving them between two server connections.
+func TestPreparedDriverSequences(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	setup := h.proto(t)
+	setup.expect("cmd:CREATE TABLE ready:I", query("CREATE TABLE orders (id int, qty int)"))
+	p := h.proto(t)
+	other := h.proto(t)
+	for i := range 4 {
+		if i%2 == 1 {
+			other.expect("cmd:BEGIN ready:T", query("BEGIN"))
+		}
+		// node-postgres: Parse+Bind+Describe(P)+Execute+Sync the first time,
+		// then Bind+Describe(P)+Execute+Sync.
+		if i == 0 {
+			p.expect("parse bind rowdesc/1 row:3 cmd:SELECT 1 ready:I",
+				parse("get-sum", "SELECT $1::int + $2::int"), bind("get-sum", "1", "2"), describeP(), execute(), syncMsg())
+		} else {
+			p.expect("bind rowdesc/1 row:3 cmd:SELECT 1 ready:I",
+				bind("get-sum", "1", "2"), describeP(), execute(), syncMsg())
+		}
+		// Prisma: an interactive transaction of named statements.
+		names := []string{"s_begin", "s_insert", "s_commit"}
+		texts := []string{"BEGIN", "INSERT INTO orders VALUES ($1, $2)", "COMMIT"}
+		wants := []string{"cmd:BEGIN ready:T", "cmd:INSERT 0 1 ready:T", "cmd:COMMIT ready:I"}
+		for k, n := range names {
+			var args []string
+			if k == 1 {
+				args = []string{"1", "2"}
+			}
+			if i == 0 {
+				p.expect("parse params nodata ready:"+map[int]string{0: "I", 1: "T", 2: "T"}[k], parse(n, texts[k]), describeS(n), syncMsg())
+			}
+			p.expect("bind nodata "+wants[k], bind(n, args...), describeP(), execute(), syncMsg())
+		}
+		if i%2 == 1 {
+			other.expect("cmd:COMMIT ready:I", query("COMMIT"))
+		}
+	}
+	p.expect("rowdesc/1 row:4 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM orders"))
 }
