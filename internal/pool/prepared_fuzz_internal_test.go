@@ -97,3 +97,29 @@ func FuzzPreparedPaths(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTranslateBind measures the client-side work for the hot
+// message of prepared mode: a Bind of a statement the server has.
+func BenchmarkTranslateBind(b *testing.B) {
+	s := &Server{cfg: Config{}.withDefaults()}
+	p := newPool(s, poolKey{"d", "u"}, Database{}, ModeTransaction)
+	c := &client{srv: s, pool: p, track: true, cacheN: 200, stmts: map[string]*stmtInfo{}, txStatus: pgwire.TxIdle}
+	c.linkLocked(&serverConn{})
+	parse, _ := (&pgproto3.Parse{Name: "P0_1", Query: "SELECT abalance FROM pgbench_accounts WHERE aid = $1"}).Encode(nil)
+	out, _ := c.translateLocked(pgwire.Message{Raw: parse}, nil)
+	c.q.reset()
+	bind, _ := (&pgproto3.Bind{PreparedStatement: "P0_1", Parameters: [][]byte{[]byte("12345")}}).Encode(nil)
+	exec, _ := (&pgproto3.Execute{}).Encode(nil)
+	syncm, _ := (&pgproto3.Sync{}).Encode(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		out = out[:0]
+		for _, raw := range [][]byte{bind, exec, syncm} {
+			m := pgwire.Message{Raw: raw}
+			c.captureLocked(m)
+			out, _ = c.translateLocked(m, out)
+		}
+		c.q.reset()
+	}
+}

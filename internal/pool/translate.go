@@ -112,7 +112,7 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		c.rstate = capturing
 	}
 	out, e := c.ensureLocked(out, st)
-	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, cName: string(b.Statement), retry: retry})
+	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, retry: retry})
 	return pgwire.AppendBind(out, b, e.name), nil
 }
 
@@ -146,7 +146,7 @@ func (c *client) targetLocked(m pgwire.Message, out []byte) ([]byte, error) {
 			"prepared statement %q does not exist", name)), nil
 	}
 	out, e := c.ensureLocked(out, st)
-	c.q.push(entry{act: actForward, ans: ansDescribe, srvUse: e, cName: string(name)})
+	c.q.push(entry{act: actForward, ans: ansDescribe, srvUse: e})
 	return pgwire.AppendTarget(out, pgwire.MsgDescribe, pgwire.TargetStatement, e.name), nil
 }
 
