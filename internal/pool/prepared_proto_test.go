@@ -71,6 +71,27 @@ func TestPreparedPipelines(t *testing.T) {
 		p.expect("parse bind row:cached cmd:SELECT 1 ready:I", parse("c", "SELECT 'cached'"), bind("c"), execute(), syncMsg())
 	})
 
+	t.Run("synthesised replies after Flush", func(t *testing.T) {
+		warm := h.proto(t)
+		warm.expect("parse ready:I", parse("f", "SELECT 'flushed'"), syncMsg())
+		p := h.proto(t)
+		// Nothing goes to the server for these: the pooler answers at once.
+		p.send(parse("f1", "SELECT 'flushed'"), &pgproto3.Flush{})
+		if got := p.read(1); got != "parse" {
+			t.Fatalf("after Parse+Flush: %s", got)
+		}
+		p.send(bind("f1"), execute(), &pgproto3.Flush{})
+		if got := p.read(3); got != "bind row:flushed cmd:SELECT 1" {
+			t.Fatalf("after Bind+Execute+Flush: %s", got)
+		}
+		p.send(closeS("f1"), &pgproto3.Flush{})
+		if got := p.read(1); got != "close" {
+			t.Fatalf("after Close+Flush: %s", got)
+		}
+		p.expect("ready:I", syncMsg())
+		p.expect("err:26000 ready:I", bind("f1"), execute(), syncMsg())
+	})
+
 	t.Run("execution error keeps statements", func(t *testing.T) {
 		p := h.proto(t)
 		p.expect("parse ready:I", parse("div", "SELECT 1 / $1::int"), syncMsg())
