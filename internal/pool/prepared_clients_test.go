@@ -81,6 +81,9 @@ func TestPreparedPgxStatementCache(t *testing.T) {
 	if c.ServerParses > 4*poolSize {
 		t.Errorf("server parses = %d, want <= %d (each statement at most once per server connection)", c.ServerParses, 4*poolSize)
 	}
+	if c.ServerParses <= 4 {
+		t.Errorf("server parses = %d: no statement was prepared on a second server connection, so no client moved", c.ServerParses)
+	}
 	if c.ClientParses < clients*4 {
 		t.Errorf("client parses = %d, want >= %d", c.ClientParses, clients*4)
 	}

@@ -203,9 +203,6 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 	if isAsync(t) {
 		// Notices, notifications and parameter changes go to the client
 		// wherever they come.
-		if t == pgwire.MsgParameterStatus {
-			c.noteParameterLocked(m)
-		}
 		return replyResult{write: true}
 	}
 	e := c.q.front()

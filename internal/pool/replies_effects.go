@@ -79,6 +79,3 @@ func (c *client) onCommandCompleteLocked(m pgwire.Message) {
 		c.sstmts.toClose = c.sstmts.toClose[:0]
 	}
 }
-
-// noteParameterLocked sees every ParameterStatus the server sends.
-func (c *client) noteParameterLocked(m pgwire.Message) {}

@@ -39,10 +39,12 @@ func TestSessionSettingsFollowTheClient(t *testing.T) {
 	ctx := context.Background()
 	a := h.connect(t, "default_query_exec_mode=simple_protocol")
 	b := h.connect(t, "default_query_exec_mode=exec") // extended protocol, unnamed statements
+	d := h.connect(t, "")                             // pgx's default: named, cached statements
 	other := h.connect(t, "default_query_exec_mode=simple_protocol")
 
 	mustExec(t, a, "SET statement_timeout = '12345ms'")
 	mustExec(t, b, "SET work_mem TO '7MB'")
+	mustExec(t, d, "SET enable_seqscan = off")
 	for i := range 6 {
 		// other holds one server connection in a transaction half the
 		// time, so a and b move between the two.
@@ -58,12 +60,18 @@ func TestSessionSettingsFollowTheClient(t *testing.T) {
 			if got := show(t, other, "work_mem"); got != "4MB" {
 				t.Fatalf("round %d: another client sees work_mem %q, want 4MB", i, got)
 			}
+			if got := show(t, other, "enable_seqscan"); got != "on" {
+				t.Fatalf("round %d: another client sees enable_seqscan %q, want on", i, got)
+			}
 		}
 		if got := show(t, a, "statement_timeout"); got != "12345ms" {
 			t.Fatalf("round %d: statement_timeout = %q, want 12345ms", i, got)
 		}
 		if got := show(t, b, "work_mem"); got != "7MB" {
 			t.Fatalf("round %d: work_mem = %q, want 7MB", i, got)
+		}
+		if got := show(t, d, "enable_seqscan"); got != "off" {
+			t.Fatalf("round %d: enable_seqscan = %q, want off", i, got)
 		}
 		if tx != nil {
 			if err := tx.Commit(ctx); err != nil {
