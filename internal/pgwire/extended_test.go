@@ -139,3 +139,66 @@ func FuzzScanCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestScanSession(t *testing.T) {
+	tests := []struct {
+		sql    string
+		kind   string
+		name   string
+		single bool
+	}{
+		{"SELECT 1", pgwire.SessOther, "", true},
+		{"SET statement_timeout = '1s'", pgwire.SessSet, "statement_timeout", true},
+		{"set SESSION Work_Mem to '7MB';", pgwire.SessSet, "work_mem", true},
+		{"SET LOCAL work_mem = '1MB'", pgwire.SessLocal, "", true},
+		{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", pgwire.SessLocal, "", true},
+		{"SET ROLE bob", pgwire.SessUntracked, "", true},
+		{"RESET work_mem", pgwire.SessReset, "work_mem", true},
+		{"RESET ALL", pgwire.SessResetAll, "", true},
+		{"DISCARD ALL", pgwire.SessResetAll, "", true},
+		{"LISTEN news", pgwire.SessPin, "", true},
+		{"CREATE TEMP TABLE x (a int)", pgwire.SessPin, "", true},
+		{"CREATE TABLE x (a int)", pgwire.SessOther, "", true},
+		{"DECLARE c CURSOR WITH HOLD FOR SELECT 1", pgwire.SessPin, "", true},
+		{"SELECT pg_advisory_lock(1)", pgwire.SessPin, "", true},
+		{"SELECT pg_advisory_xact_lock(1)", pgwire.SessOther, "", true},
+		{"SELECT set_config('a.b', '1', false)", pgwire.SessUntracked, "", true},
+		{"SELECT 1; SET x = 1", pgwire.SessUntracked, "", false},
+		{"SELECT ';SET x = 1'", pgwire.SessOther, "", true},
+		{"SELECT 1; LISTEN a", pgwire.SessPin, "", false},
+		{"/* why */ SET a = 1", pgwire.SessSet, "a", true},
+		{"-- why\nLISTEN a", pgwire.SessPin, "", true},
+	}
+	for _, tt := range tests {
+		got := pgwire.ScanSession(tt.sql)
+		if got.Kind != tt.kind || got.Name != tt.name || got.Single != tt.single {
+			t.Errorf("ScanSession(%q) = %+v, want %q %q single=%v", tt.sql, got, tt.kind, tt.name, tt.single)
+		}
+		if plain := pgwire.Plain([]byte(tt.sql)); plain && (got.Kind != pgwire.SessOther || !got.Single) {
+			t.Errorf("Plain(%q) = true for a statement that matters (%+v)", tt.sql, got)
+		}
+	}
+	for _, q := range []string{"SELECT abalance FROM pgbench_accounts WHERE aid = 1;", "update t set a = 1", "BEGIN"} {
+		if !pgwire.Plain([]byte(q)) {
+			t.Errorf("Plain(%q) = false, want true", q)
+		}
+	}
+}
+
+func FuzzScanSession(f *testing.F) {
+	for _, s := range []string{"SET a = 1", "select pg_advisory_lock(1); set x to 2", "RESET ALL", "LISTEN $$", "/* */;;", "/**/set a=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		got := pgwire.ScanSession(sql)
+		if pgwire.Plain([]byte(sql)) && (got.Kind != pgwire.SessOther || !got.Single) {
+			// Plain may only say yes when the full scan finds nothing.
+			if got.Kind != pgwire.SessOther {
+				t.Fatalf("Plain(%q) but ScanSession = %+v", sql, got)
+			}
+		}
+		if (got.Kind == pgwire.SessSet || got.Kind == pgwire.SessReset) && got.Name == "" {
+			t.Fatalf("ScanSession(%q) = %+v without a name", sql, got)
+		}
+	})
+}

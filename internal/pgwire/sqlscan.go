@@ -418,7 +418,7 @@ func Plain(q []byte) bool {
 	case "select", "values", "with":
 		return singleStatement(q) && !containsFoldBytes(q, "advisory_") && !containsFoldBytes(q, "set_config")
 	case "insert", "update", "delete", "begin", "commit", "rollback", "end", "start", "copy", "merge",
-		"show", "explain", "analyze", "vacuum", "truncate", "alter", "drop", "fetch", "move", "close", "lock", "":
+		"show", "explain", "analyze", "vacuum", "truncate", "alter", "drop", "fetch", "move", "close", "lock":
 		return singleStatement(q)
 	}
 	return false

@@ -150,8 +150,11 @@ func (s *serverStmts) unlink(e *srvStmt) {
 // name is never reused on a connection.
 var serverNames atomic.Uint64
 
+// serverNamePrefix starts every server-side statement name.
+const serverNamePrefix = "hf_"
+
 func newServerName() string {
-	return "hf_" + strconv.FormatUint(serverNames.Add(1), 10)
+	return serverNamePrefix + strconv.FormatUint(serverNames.Add(1), 10)
 }
 
 // preparedState is a pool's registry and counters.

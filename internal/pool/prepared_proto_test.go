@@ -254,6 +254,9 @@ func TestPreparedSQLLevel(t *testing.T) {
 	a.expect("cmd:DEALLOCATE ready:I", query("DEALLOCATE PREPARE add1"))
 	a.expect("err:26000 ready:I", query("EXECUTE add1(1)"))
 	a.expect("err:26000 ready:I", query("DEALLOCATE add1"))
+	// The pooler's own server names are not reachable from SQL.
+	a.expect("err:26000 ready:I", query("EXECUTE hf_1"))
+	a.expect("err:26000 ready:I", query("DEALLOCATE hf_1"))
 	// A failed PREPARE registers nothing.
 	a.expect("err:42P01 ready:I", query("PREPARE t AS SELECT * FROM no_such_table"))
 	a.expect("err:26000 ready:I", query("EXECUTE t"))

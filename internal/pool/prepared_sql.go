@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"strings"
+
 	"holdfast/internal/pgwire"
 )
 
@@ -50,6 +52,14 @@ func (c *client) queryLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		// PostgreSQL refuses every command but ROLLBACK here; let it.
 		c.q.push(entry{act: actForward, ans: ansQuery})
 		return append(out, m.Raw...), nil
+	}
+	if c.stmts[cmd.Name] == nil && cmd.Verb != pgwire.VerbPrepare && strings.HasPrefix(cmd.Name, serverNamePrefix) {
+		// One of the pooler's own server names, which this client never
+		// prepared: it does not exist for this client.
+		c.pool.prep.stats.Errors.Add(1)
+		c.q.push(entry{act: actReplaceErr, ans: ansQuery,
+			err: pgwire.Errorf(codeInvalidPStatement, "prepared statement %q does not exist", cmd.Name)})
+		return pgwire.AppendQuery(out, `DEALLOCATE "`+missingStatement+`"`), nil
 	}
 	switch cmd.Verb {
 	case pgwire.VerbPrepare:
