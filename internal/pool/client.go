@@ -59,6 +59,15 @@ type client struct {
 	rbuf      []byte
 	rstate    captureState
 	retryHeld []byte // the held "cached plan must not change result type" error
+
+	// Session state (sessionstate.go), guarded by mu.
+	settings    []setting
+	sessKey     string
+	pinned      bool
+	unnamedSess pgwire.SessionCommand // of the unnamed statement
+	unnamedSQL  string
+	portalSess  pgwire.SessionCommand // of the unnamed portal
+	portalSQL   string
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.

@@ -76,6 +76,10 @@ func (c *client) forward() {
 				return
 			}
 			c.linkLocked(sc)
+			if c.track {
+				out = c.syncSessionLocked(out[:0])
+				outTo = sc
+			}
 			prev := c.pumpDone
 			done := make(chan struct{})
 			c.pumpDone = done
@@ -212,7 +216,7 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 			// c.server != sc when the client goroutine took the link on
 			// exit; it owns the connection then.
 			release = res.requestDone && c.server == sc && c.pool.mode == ModeTransaction &&
-				st == pgwire.TxIdle && c.q.empty() && !c.dirty
+				st == pgwire.TxIdle && c.q.empty() && !c.dirty && !c.pinned
 			if release {
 				c.unlinkLocked()
 			}
@@ -255,8 +259,16 @@ func (c *client) unlinkOnExit() {
 	_ = sc.conn.SetReadDeadline(time.Now())
 	<-done
 	_ = sc.conn.SetReadDeadline(time.Time{})
-	if safe && sc.r.Buffered() == 0 && c.pool.mode == ModeSession {
+	c.mu.Lock()
+	pinned := c.pinned
+	c.mu.Unlock()
+	if safe && sc.r.Buffered() == 0 && (c.pool.mode == ModeSession || pinned) {
 		safe = sc.reset(c.srv.cfg.ServerResetQuery, c.srv.cfg.ServerConnectTimeout)
+		if sc.stmts != nil { // DISCARD ALL dropped statements and settings
+			sc.stmts.clear()
+			sc.stmts.toClose = sc.stmts.toClose[:0]
+			sc.stmts.session = ""
+		}
 	}
 	c.pool.release(sc, safe && sc.r.Buffered() == 0)
 }

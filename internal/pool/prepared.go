@@ -1,9 +1,12 @@
 package pool
 
 import (
+	"bytes"
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"holdfast/internal/pgwire"
 )
 
 // Named prepared statements in transaction mode.
@@ -45,6 +48,9 @@ type stmtInfo struct {
 	// tail is the Parse body after the name: query, NUL, parameter
 	// count and type OIDs; it is what a server Parse sends.
 	tail []byte
+	// sess is what executing it does to session state (sessionstate.go).
+	sess pgwire.SessionCommand
+	sql  string // the query text when sess matters
 }
 
 // srvStmt is a statement prepared on one server connection.
@@ -64,6 +70,8 @@ type serverStmts struct {
 	// server before more statements are prepared (stale after a schema
 	// change).
 	toClose []string
+	// session is the settings applied on the connection (sessionstate.go).
+	session string
 }
 
 func newServerStmts() *serverStmts {
@@ -142,8 +150,11 @@ func (s *serverStmts) unlink(e *srvStmt) {
 // name is never reused on a connection.
 var serverNames atomic.Uint64
 
+// serverNamePrefix starts every server-side statement name.
+const serverNamePrefix = "hf_"
+
 func newServerName() string {
-	return "hf_" + strconv.FormatUint(serverNames.Add(1), 10)
+	return serverNamePrefix + strconv.FormatUint(serverNames.Add(1), 10)
 }
 
 // preparedState is a pool's registry and counters.
@@ -174,6 +185,10 @@ type PreparedStats struct {
 	// Errors are pooler-generated errors for misused names (duplicate
 	// Parse, Bind/Describe of an unknown statement).
 	Errors atomic.Int64
+	// Pins are clients kept on their server connection for session
+	// state (sessionstate.go); Replays are settings sent to a server
+	// connection a client landed on.
+	Pins, Replays atomic.Int64
 }
 
 // intern returns the pool's stmtInfo for a Parse tail.
@@ -187,6 +202,12 @@ func (ps *preparedState) intern(tail []byte) *stmtInfo {
 		ps.registry = map[string]*stmtInfo{}
 	}
 	st := &stmtInfo{tail: append([]byte(nil), tail...)}
+	if i := bytes.IndexByte(tail, 0); i >= 0 && !st.isSQL() {
+		st.sql = string(tail[:i])
+		if st.sess = pgwire.ScanSessionBytes(tail[:i]); st.sess.Kind == pgwire.SessOther {
+			st.sql = ""
+		}
+	}
 	ps.registry[string(st.tail)] = st
 	return st
 }

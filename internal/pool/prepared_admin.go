@@ -19,6 +19,9 @@ type PreparedCounts struct {
 	Reprepares, Retries int64
 	// Errors: pooler-generated errors for duplicate or unknown names.
 	Errors int64
+	// Pins: clients pinned to a server connection by session state;
+	// Replays: client settings replayed on a server connection.
+	Pins, Replays int64
 }
 
 // PreparedStatements returns every pool's prepared-statement counters,
@@ -33,6 +36,7 @@ func (s *Server) PreparedStatements() []PreparedCounts {
 			ClientParses: st.ClientParses.Load(), ServerParses: st.ServerParses.Load(),
 			Hits: st.Hits.Load(), Evictions: st.Evictions.Load(),
 			Reprepares: st.Reprepares.Load(), Retries: st.Retries.Load(), Errors: st.Errors.Load(),
+			Pins: st.Pins.Load(), Replays: st.Replays.Load(),
 		})
 	}
 	return out
@@ -55,12 +59,12 @@ func (s *Server) sortedPools() []*pool {
 func (s *Server) showPrepared() *table {
 	t := &table{
 		cols: []string{"database", "user", "client_parses", "server_parses", "hits", "evictions",
-			"reprepares", "retries", "errors"},
-		ints: intCols(2, 3, 4, 5, 6, 7, 8),
+			"reprepares", "retries", "errors", "pins", "replays"},
+		ints: intCols(2, 3, 4, 5, 6, 7, 8, 9, 10),
 	}
 	for _, c := range s.PreparedStatements() {
 		t.rows = append(t.rows, []string{c.Database, c.User, itoa(c.ClientParses), itoa(c.ServerParses),
-			itoa(c.Hits), itoa(c.Evictions), itoa(c.Reprepares), itoa(c.Retries), itoa(c.Errors)})
+			itoa(c.Hits), itoa(c.Evictions), itoa(c.Reprepares), itoa(c.Retries), itoa(c.Errors), itoa(c.Pins), itoa(c.Replays)})
 	}
 	return t
 }

@@ -81,6 +81,9 @@ func TestPreparedPgxStatementCache(t *testing.T) {
 	if c.ServerParses > 4*poolSize {
 		t.Errorf("server parses = %d, want <= %d (each statement at most once per server connection)", c.ServerParses, 4*poolSize)
 	}
+	if c.ServerParses <= 4 {
+		t.Errorf("server parses = %d: no statement was prepared on a second server connection, so no client moved", c.ServerParses)
+	}
 	if c.ClientParses < clients*4 {
 		t.Errorf("client parses = %d, want >= %d", c.ClientParses, clients*4)
 	}
@@ -89,6 +92,35 @@ func TestPreparedPgxStatementCache(t *testing.T) {
 	}
 	if got := serverConns(t, direct); got > poolSize {
 		t.Errorf("server connections = %d, want <= %d", got, poolSize)
+	}
+	// The admin console shows the same counters.
+	admin := pgtestConnect(t, h.dsn(adminUser, adminPass, "pgbouncer", "default_query_exec_mode=simple_protocol"))
+	rows, err := admin.Query(ctx, "SHOW PREPARED_STATEMENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for _, f := range rows.FieldDescriptions() {
+		cols = append(cols, f.Name)
+	}
+	var found bool
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0] == appDB && v[1] == appUser {
+			found = true
+			if v[3].(int64) != c.ServerParses || v[2].(int64) != c.ClientParses {
+				t.Errorf("SHOW PREPARED_STATEMENTS row %v, counters %+v", v, c)
+			}
+		}
+	}
+	if wantCols := "database,user,client_parses,server_parses,hits,evictions,reprepares,retries,errors,pins,replays"; strings.Join(cols, ",") != wantCols {
+		t.Errorf("columns %v, want %s", cols, wantCols)
+	}
+	if !found {
+		t.Error("SHOW PREPARED_STATEMENTS has no row for app/alice")
 	}
 }
 

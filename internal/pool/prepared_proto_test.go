@@ -1,6 +1,8 @@
 package pool_test
 
 import (
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"context"
 	"testing"
 
@@ -67,6 +69,27 @@ func TestPreparedPipelines(t *testing.T) {
 		p.expect("err:42601 ready:I", parse("x", "SELEC"), parse("c", "SELECT 'cached'"), syncMsg())
 		p.expect("err:26000 ready:I", bind("c"), execute(), syncMsg())
 		p.expect("parse bind row:cached cmd:SELECT 1 ready:I", parse("c", "SELECT 'cached'"), bind("c"), execute(), syncMsg())
+	})
+
+	t.Run("synthesised replies after Flush", func(t *testing.T) {
+		warm := h.proto(t)
+		warm.expect("parse ready:I", parse("f", "SELECT 'flushed'"), syncMsg())
+		p := h.proto(t)
+		// Nothing goes to the server for these: the pooler answers at once.
+		p.send(parse("f1", "SELECT 'flushed'"), &pgproto3.Flush{})
+		if got := p.read(1); got != "parse" {
+			t.Fatalf("after Parse+Flush: %s", got)
+		}
+		p.send(bind("f1"), execute(), &pgproto3.Flush{})
+		if got := p.read(3); got != "bind row:flushed cmd:SELECT 1" {
+			t.Fatalf("after Bind+Execute+Flush: %s", got)
+		}
+		p.send(closeS("f1"), &pgproto3.Flush{})
+		if got := p.read(1); got != "close" {
+			t.Fatalf("after Close+Flush: %s", got)
+		}
+		p.expect("ready:I", syncMsg())
+		p.expect("err:26000 ready:I", bind("f1"), execute(), syncMsg())
 	})
 
 	t.Run("execution error keeps statements", func(t *testing.T) {
@@ -208,4 +231,90 @@ func TestPreparedSchemaChange(t *testing.T) {
 	}
 	// The stale statements were closed on the server.
 	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+}
+
+// SQL-level PREPARE/EXECUTE/DEALLOCATE work across server connections.
+func TestPreparedSQLLevel(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	a := h.proto(t)
+	b := h.proto(t)
+	a.expect("cmd:PREPARE ready:I", query("PREPARE Add1(int) AS SELECT $1 + 1"))
+	a.expect("rowdesc/1 row:5 cmd:SELECT 1 ready:I", query("execute add1(4);"))
+	// b holds the server connection a used; a's EXECUTE moves.
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("rowdesc/1 row:10 cmd:SELECT 1 ready:I", query("EXECUTE add1(9)"))
+	// b may use the same name for something else.
+	b.expect("cmd:PREPARE ready:T", query(`PREPARE add1 AS SELECT 'b'`))
+	b.expect("rowdesc/1 row:b cmd:SELECT 1 ready:T", query("EXECUTE add1"))
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+	// Duplicate, unknown, deallocate.
+	a.expect("err:42P05 ready:I", query("PREPARE add1 AS SELECT 2"))
+	a.expect("err:26000 ready:I", query("EXECUTE nope"))
+	a.expect("cmd:DEALLOCATE ready:I", query("DEALLOCATE PREPARE add1"))
+	a.expect("err:26000 ready:I", query("EXECUTE add1(1)"))
+	a.expect("err:26000 ready:I", query("DEALLOCATE add1"))
+	// The pooler's own server names are not reachable from SQL.
+	a.expect("err:26000 ready:I", query("EXECUTE hf_1"))
+	a.expect("err:26000 ready:I", query("DEALLOCATE hf_1"))
+	// A failed PREPARE registers nothing.
+	a.expect("err:42P01 ready:I", query("PREPARE t AS SELECT * FROM no_such_table"))
+	a.expect("err:26000 ready:I", query("EXECUTE t"))
+	// A SQL-level statement can be bound with the extended protocol, on a
+	// server connection that never saw it.
+	a.expect("cmd:PREPARE ready:I", query(`PREPARE "Mixed" AS SELECT 'm'`))
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("bind row:m cmd:SELECT 1 ready:I", bind("Mixed"), execute(), syncMsg())
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+	// And a protocol-level one EXECUTEd from SQL.
+	a.expect("parse ready:I", parse("proto", "SELECT 'p'"), syncMsg())
+	b.expect("cmd:BEGIN ready:T", query("BEGIN"))
+	a.expect("rowdesc/1 row:p cmd:SELECT 1 ready:I", query("EXECUTE proto"))
+	b.expect("cmd:COMMIT ready:I", query("COMMIT"))
+}
+
+func describeP() *pgproto3.Describe { return &pgproto3.Describe{ObjectType: 'P'} }
+
+// The message sequences of node-postgres ("name:" queries) and of Prisma
+// with a statementNameGenerator (BEGIN and COMMIT as named statements too),
+// with another client moving them between two server connections.
+func TestPreparedDriverSequences(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	setup := h.proto(t)
+	setup.expect("cmd:CREATE TABLE ready:I", query("CREATE TABLE orders (id int, qty int)"))
+	p := h.proto(t)
+	other := h.proto(t)
+	for i := range 4 {
+		if i%2 == 1 {
+			other.expect("cmd:BEGIN ready:T", query("BEGIN"))
+		}
+		// node-postgres: Parse+Bind+Describe(P)+Execute+Sync the first time,
+		// then Bind+Describe(P)+Execute+Sync.
+		if i == 0 {
+			p.expect("parse bind rowdesc/1 row:3 cmd:SELECT 1 ready:I",
+				parse("get-sum", "SELECT $1::int + $2::int"), bind("get-sum", "1", "2"), describeP(), execute(), syncMsg())
+		} else {
+			p.expect("bind rowdesc/1 row:3 cmd:SELECT 1 ready:I",
+				bind("get-sum", "1", "2"), describeP(), execute(), syncMsg())
+		}
+		// Prisma: an interactive transaction of named statements.
+		names := []string{"s_begin", "s_insert", "s_commit"}
+		texts := []string{"BEGIN", "INSERT INTO orders VALUES ($1, $2)", "COMMIT"}
+		wants := []string{"cmd:BEGIN ready:T", "cmd:INSERT 0 1 ready:T", "cmd:COMMIT ready:I"}
+		for k, n := range names {
+			var args []string
+			if k == 1 {
+				args = []string{"1", "2"}
+			}
+			if i == 0 {
+				p.expect("parse params nodata ready:"+map[int]string{0: "I", 1: "T", 2: "T"}[k], parse(n, texts[k]), describeS(n), syncMsg())
+			}
+			p.expect("bind nodata "+wants[k], bind(n, args...), describeP(), execute(), syncMsg())
+		}
+		if i%2 == 1 {
+			other.expect("cmd:COMMIT ready:I", query("COMMIT"))
+		}
+	}
+	p.expect("rowdesc/1 row:4 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM orders"))
 }

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"holdfast/internal/pgwire"
 )
 
@@ -70,6 +72,11 @@ type entry struct {
 	srvUse *srvStmt
 	err    *pgwire.Error // actReplaceErr
 	retry  bool          // a failure of this Bind may be retried (retry.go)
+	// emptyTag: the pooler sent an empty Query in place of the client's;
+	// its EmptyQueryResponse is answered as CommandComplete emptyTag.
+	emptyTag string
+	sess     *sessUndo // a SET/RESET to take back if it fails
+	replay   bool      // the settings replay: a failure leaves the session unknown
 }
 
 // replyQueue is a FIFO of entries, reusing its storage.
@@ -154,6 +161,13 @@ func (c *client) undoLocked(e *entry) {
 	if e.srvAdd != nil && c.sstmts != nil {
 		c.sstmts.remove(e.srvAdd)
 	}
+	if e.sess != nil {
+		c.undoSessionLocked(e.sess)
+		e.sess = nil
+	}
+	if e.replay && c.sstmts != nil {
+		c.sstmts.session = sessUnknown
+	}
 	if e.srvDel != nil && c.sstmts != nil && c.sstmts.byStmt[e.srvDel.stmt] == nil {
 		// The Close was skipped: the statement is still on the server.
 		c.sstmts.add(e.srvDel)
@@ -170,7 +184,7 @@ func (c *client) skipUntilSyncLocked() {
 	for i := end - 1; i >= c.q.head; i-- {
 		c.undoLocked(&c.q.items[i])
 	}
-	for c.q.head < end {
+	for range end - c.q.head {
 		c.q.pop()
 	}
 }
@@ -189,9 +203,6 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 	if isAsync(t) {
 		// Notices, notifications and parameter changes go to the client
 		// wherever they come.
-		if t == pgwire.MsgParameterStatus {
-			c.noteParameterLocked(m)
-		}
 		return replyResult{write: true}
 	}
 	e := c.q.front()
@@ -204,6 +215,17 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		c.onCommandCompleteLocked(m)
 	}
 	if !e.ans.ends(t) {
+		switch {
+		case t == pgwire.MsgEmptyQueryResponse && e.emptyTag != "":
+			return replyResult{replace: pgwire.Encode(nil, &pgproto3.CommandComplete{CommandTag: []byte(e.emptyTag)})}
+		case t == pgwire.MsgErrorResponse && e.ans == ansQuery:
+			// A simple Query failed: take back what it registered.
+			c.undoLocked(e)
+			e.cUndo, e.srvAdd, e.srvDel, e.replay = undoNone, nil, nil, false
+			if e.act == actReplaceErr {
+				return replyResult{replace: pgwire.Encode(nil, e.err.Response())}
+			}
+		}
 		return replyResult{write: e.act != actSkip || t == pgwire.MsgErrorResponse}
 	}
 	if t == pgwire.MsgErrorResponse {
@@ -223,7 +245,7 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 		c.skipUntilSyncLocked()
 		return res
 	}
-	res := replyResult{write: e.act == actForward}
+	res := replyResult{write: e.act == actForward || e.act == actReplaceErr}
 	if t == pgwire.MsgReadyForQuery {
 		res.requestDone = true
 	}

@@ -23,7 +23,21 @@ func (c *client) onServerErrorLocked(e *entry, m pgwire.Message) []byte {
 		if err != nil {
 			return nil
 		}
-		er.Message = "prepared statement \"" + e.cName + "\" does not exist"
+		name := e.cName
+		if name == "" {
+			// Bind and Describe do not keep the client's name (it would
+			// cost an allocation per message); find it on this rare path.
+			for n, st := range c.stmts {
+				if st == e.srvUse.stmt {
+					name = n
+					break
+				}
+			}
+		}
+		if name == "" {
+			return nil
+		}
+		er.Message = "prepared statement \"" + name + "\" does not exist"
 		return pgwire.Encode(nil, er)
 	case codeCachedPlanChanged:
 		// "cached plan must not change result type" after a schema
@@ -65,6 +79,3 @@ func (c *client) onCommandCompleteLocked(m pgwire.Message) {
 		c.sstmts.toClose = c.sstmts.toClose[:0]
 	}
 }
-
-// noteParameterLocked sees every ParameterStatus the server sends.
-func (c *client) noteParameterLocked(m pgwire.Message) {}

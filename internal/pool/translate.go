@@ -21,6 +21,8 @@ func (c *client) translateLocked(m pgwire.Message, out []byte) ([]byte, error) {
 			return c.targetLocked(m, out)
 		case pgwire.MsgQuery:
 			return c.queryLocked(m, out)
+		case pgwire.MsgExecute:
+			return c.executeLocked(m, out)
 		}
 	}
 	var ans answers
@@ -56,6 +58,10 @@ func (c *client) parseLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return nil, malformed(m.Type())
 	}
 	if len(p.Name) == 0 {
+		c.unnamedSess, c.unnamedSQL = pgwire.ScanSessionBytes(p.Query), ""
+		if c.unnamedSess.Kind != pgwire.SessOther {
+			c.unnamedSQL = string(p.Query)
+		}
 		c.q.push(entry{act: actForward, ans: ansParse})
 		return append(out, m.Raw...), nil
 	}
@@ -87,6 +93,9 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return nil, malformed(m.Type())
 	}
 	if len(b.Statement) == 0 {
+		if len(b.Portal) == 0 {
+			c.portalSess, c.portalSQL = c.unnamedSess, c.unnamedSQL
+		}
 		c.q.push(entry{act: actForward, ans: ansBind})
 		return append(out, m.Raw...), nil
 	}
@@ -95,12 +104,15 @@ func (c *client) bindLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return c.injectErrorLocked(out, pgwire.Errorf(codeInvalidPStatement,
 			"prepared statement %q does not exist", b.Statement)), nil
 	}
+	if len(b.Portal) == 0 {
+		c.portalSess, c.portalSQL = st.sess, st.sql
+	}
 	retry := c.rstate == captureBind
 	if retry {
 		c.rstate = capturing
 	}
 	out, e := c.ensureLocked(out, st)
-	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, cName: string(b.Statement), retry: retry})
+	c.q.push(entry{act: actForward, ans: ansBind, srvUse: e, retry: retry})
 	return pgwire.AppendBind(out, b, e.name), nil
 }
 
@@ -134,7 +146,7 @@ func (c *client) targetLocked(m pgwire.Message, out []byte) ([]byte, error) {
 			"prepared statement %q does not exist", name)), nil
 	}
 	out, e := c.ensureLocked(out, st)
-	c.q.push(entry{act: actForward, ans: ansDescribe, srvUse: e, cName: string(name)})
+	c.q.push(entry{act: actForward, ans: ansDescribe, srvUse: e})
 	return pgwire.AppendTarget(out, pgwire.MsgDescribe, pgwire.TargetStatement, e.name), nil
 }
 
@@ -150,6 +162,9 @@ func (c *client) ensureLocked(out []byte, st *stmtInfo) ([]byte, *srvStmt) {
 	e := &srvStmt{stmt: st, name: newServerName()}
 	c.sstmts.add(e)
 	stats.ServerParses.Add(1)
+	if st.isSQL() {
+		return c.ensureSQLInPipelineLocked(out, e), e
+	}
 	c.q.push(entry{act: actSkip, ans: ansParse, srvAdd: e})
 	return pgwire.AppendParse(out, e.name, st.tail), e
 }
@@ -204,8 +219,13 @@ const (
 	codeCachedPlanChanged   = "0A000"
 )
 
-// queryLocked forwards a simple Query.
-func (c *client) queryLocked(m pgwire.Message, out []byte) ([]byte, error) {
-	c.q.push(entry{act: actForward, ans: ansQuery})
+// executeLocked forwards an Execute, noting what it does to session
+// state when it runs the unnamed portal.
+func (c *client) executeLocked(m pgwire.Message, out []byte) ([]byte, error) {
+	var u *sessUndo
+	if body := m.Body(); len(body) > 0 && body[0] == 0 && c.portalSess.Kind != pgwire.SessOther {
+		u = c.noteSessionLocked(c.portalSQL, c.portalSess)
+	}
+	c.q.push(entry{act: actForward, ans: ansExecute, sess: u})
 	return append(out, m.Raw...), nil
 }
