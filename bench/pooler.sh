@@ -47,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
-work=$(mktemp -d /tmp/holdfast-poolbench-XXXXXX)
+work=$(mktemp -d -t holdfast-poolbench-XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
