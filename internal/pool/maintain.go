@@ -36,7 +36,7 @@ func (s *Server) maintain(now time.Time) {
 		if cfg.ServerLifetime > 0 {
 			p.closeOld(now.Add(-cfg.ServerLifetime))
 		}
-		p.fillMin(s.ctx)
+		p.startFillMin(s.ctx)
 	}
 	if cfg.QueryTimeout > 0 || cfg.IdleTransactionTimeout > 0 {
 		for _, c := range s.clientList() {
@@ -99,18 +99,36 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// fillMin opens connections up to the pool's minimum once the pool has
-// logged in successfully (so a wrong password is not retried forever).
-func (p *pool) fillMin(ctx context.Context) {
+// startFillMin opens connections up to the pool's minimum, in the
+// background so that a slow server does not hold up the timeouts, once
+// the pool has logged in successfully (so a wrong password is not
+// retried forever).
+func (p *pool) startFillMin(ctx context.Context) {
 	p.mu.Lock()
 	need := min(p.minSize, p.size) - p.total
-	if p.closed || p.retired || p.paused || need <= 0 || p.params == nil {
+	if p.filling || p.closed || p.retired || p.paused || need <= 0 || p.params == nil {
 		p.mu.Unlock()
 		return
 	}
+	p.filling = true
 	p.total += need
 	p.login += need
 	p.mu.Unlock()
+	// Called from maintainLoop, which holds a count in the WaitGroup, so
+	// Close waits for the fill too.
+	p.srv.wg.Add(1)
+	go func() {
+		defer p.srv.wg.Done()
+		p.fillMin(ctx, need)
+	}()
+}
+
+func (p *pool) fillMin(ctx context.Context, need int) {
+	defer func() {
+		p.mu.Lock()
+		p.filling = false
+		p.mu.Unlock()
+	}()
 	for range need {
 		sc, err := p.dialServer(ctx)
 		p.mu.Lock()

@@ -33,6 +33,7 @@ type pool struct {
 	closed  bool
 	retired bool // replaced by a reload: connections close on release
 	paused  bool // PAUSE or KILL: no new links until RESUME
+	filling bool // a background fill to the minimum runs (maintain.go)
 	// changed is closed and replaced whenever a connection is released
 	// or closed, for PAUSE to wait on.
 	changed chan struct{}
