@@ -62,6 +62,7 @@ type client struct {
 
 	// Session state (sessionstate.go), guarded by mu.
 	settings    []setting
+	base        []setting // from the startup parameters
 	sessKey     string
 	pinned      bool
 	unnamedSess pgwire.SessionCommand // of the unnamed statement
@@ -149,12 +150,16 @@ func (s *Server) serve(conn net.Conn) {
 	c.cacheN = s.cacheSize()
 	c.track = p.mode == ModeTransaction && c.cacheN > 0
 	c.stmts = map[string]*stmtInfo{}
+	if c.track {
+		c.startupSettingsLocked()
+	}
 	c.mu.Unlock()
 	params, err := p.startupParams(s.ctx)
 	if err != nil {
 		c.fail(err)
 		return
 	}
+	params = c.welcomeParams(params)
 	_ = c.conn.SetDeadline(time.Time{})
 	if err := c.sendWelcome(params); err != nil {
 		return

@@ -131,9 +131,9 @@ type Config struct {
 	// PreparedStatementCacheSize is how many named prepared statements
 	// each server connection keeps in transaction mode (default 200,
 	// as PgBouncer's max_prepared_statements); evicted ones are closed on
-	// the server. Negative turns tracking off: named statements then pass
-	// through untouched (and break when clients move between server
-	// connections).
+	// the server. Negative turns the transaction-mode bookkeeping off:
+	// named statements and SET then pass through untouched (and break or
+	// leak when clients move between server connections).
 	PreparedStatementCacheSize int
 }
 

@@ -196,7 +196,7 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 		case res.replace != nil:
 			out = append(out, res.replace...)
 		}
-		if res.requestDone && c.retryHeld != nil {
+		if res.requestDone && res.write && c.retryHeld != nil {
 			if c.retryLocked(sc, m) {
 				out = out[:len(out)-len(m.Raw)] // the ReadyForQuery comes with the retry
 				c.mu.Unlock()

@@ -154,3 +154,64 @@ func TestPreparedPgbench(t *testing.T) {
 		t.Fatalf("counters %+v: pgbench -M prepared went around the statement tracking", c)
 	}
 }
+
+// pgx batches (one pipeline of many Bind/Execute and a Sync) from many
+// clients at once, with a server cache smaller than the statements in
+// use: statements are evicted and prepared again all the time, in the
+// middle of pipelines, and every answer must still be right.
+func TestPreparedBatchesUnderEviction(t *testing.T) {
+	cluster := pgtest.Start(t)
+	const clients, rounds = 8, 15
+	h := startPooler(t, cluster, func(c *pool.Config) {
+		c.DefaultPoolSize = 2
+		c.PreparedStatementCacheSize = 2
+	})
+	ctx := context.Background()
+	queries := []string{"SELECT $1::int + 1", "SELECT $1::int * 2", "SELECT $1::int - 3", "SELECT $1::int / 4"}
+	want := func(q, v int) int {
+		return [](func(int) int){
+			func(v int) int { return v + 1 }, func(v int) int { return v * 2 },
+			func(v int) int { return v - 3 }, func(v int) int { return v / 4 },
+		}[q](v)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		conn := h.connect(t, "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				b := &pgx.Batch{}
+				type ask struct{ q, v int }
+				var asks []ask
+				for k := range 10 {
+					a := ask{(i + r + k) % len(queries), i*1000 + r*10 + k}
+					asks = append(asks, a)
+					b.Queue(queries[a.q], a.v)
+				}
+				br := conn.SendBatch(ctx, b)
+				for _, a := range asks {
+					var got int
+					if err := br.QueryRow().Scan(&got); err != nil || got != want(a.q, a.v) {
+						errs <- fmt.Errorf("client %d round %d: %s with %d = %d, %v; want %d", i, r, queries[a.q], a.v, got, err, want(a.q, a.v))
+						_ = br.Close()
+						return
+					}
+				}
+				if err := br.Close(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if c := preparedCounts(t, h); c.Evictions == 0 || c.Errors != 0 {
+		t.Fatalf("counters %+v: want evictions and no pooler errors", c)
+	}
+}

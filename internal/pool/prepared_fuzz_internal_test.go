@@ -28,6 +28,8 @@ func FuzzPreparedPaths(f *testing.F) {
 		&pgproto3.Close{ObjectType: 'S', Name: "a"}, &pgproto3.Describe{ObjectType: 'S', Name: "c"}, &pgproto3.Sync{}), uint8(2))
 	f.Add(enc(&pgproto3.Query{String: "PREPARE p AS SELECT 1"}, &pgproto3.Query{String: "EXECUTE p"},
 		&pgproto3.Query{String: "DEALLOCATE p"}, &pgproto3.Bind{PreparedStatement: "p"}, &pgproto3.Sync{}), uint8(9))
+	f.Add(enc(&pgproto3.Query{String: "SET work_mem = '1MB'"}, &pgproto3.Parse{Query: "SET a.b = 1"},
+		&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Query{String: "RESET ALL; LISTEN x"}, &pgproto3.Sync{}), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, failAt uint8) {
 		s := &Server{cfg: Config{}.withDefaults()}
 		p := newPool(s, poolKey{"d", "u"}, Database{}, ModeTransaction)

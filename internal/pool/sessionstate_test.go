@@ -283,3 +283,52 @@ func TestCopyThroughPooler(t *testing.T) {
 		t.Fatalf("rows = %d, %v; want %d", n, err, clients*rows)
 	}
 }
+
+// Startup parameters are the client's base settings: applied wherever it
+// lands, what RESET returns to, and reported back as its own.
+func TestStartupParameters(t *testing.T) {
+	cluster := pgtest.Start(t)
+	h := startPooler(t, cluster, func(c *pool.Config) { c.DefaultPoolSize = 2 })
+	ctx := context.Background()
+	setup := h.connect(t, "")
+	mustExec(t, setup, "CREATE SCHEMA app_s")
+	a := h.connect(t, `application_name=myapp search_path='app_s, public' options='-c statement_timeout=4321'`)
+	other := h.connect(t, "default_query_exec_mode=simple_protocol")
+	if got := a.PgConn().ParameterStatus("application_name"); got != "myapp" {
+		t.Fatalf("ParameterStatus application_name = %q, want myapp", got)
+	}
+	for i := range 4 {
+		var tx pgx.Tx
+		if i%2 == 0 {
+			var err error
+			if tx, err = other.Begin(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := show(t, other, "statement_timeout"); got != "0" {
+				t.Fatalf("another client sees statement_timeout %q", got)
+			}
+		}
+		if got := show(t, a, "search_path"); got != "app_s, public" {
+			t.Fatalf("round %d: search_path = %q", i, got)
+		}
+		if got := show(t, a, "statement_timeout"); got != "4321ms" {
+			t.Fatalf("round %d: statement_timeout = %q", i, got)
+		}
+		if got := show(t, a, "application_name"); got != "myapp" {
+			t.Fatalf("round %d: application_name = %q", i, got)
+		}
+		if tx != nil {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mustExec(t, a, "SET statement_timeout = '9s'")
+	if got := show(t, a, "statement_timeout"); got != "9s" {
+		t.Fatalf("after SET: %q", got)
+	}
+	mustExec(t, a, "RESET statement_timeout")
+	if got := show(t, a, "statement_timeout"); got != "4321ms" {
+		t.Fatalf("after RESET: statement_timeout = %q, want the startup value 4321ms", got)
+	}
+}
