@@ -91,6 +91,44 @@ type PoolerDatabase struct {
 	PoolMode        string `yaml:"pool_mode"`
 }
 
+// PoolerNamespace is the metrics-store namespace of the pooler's figures,
+// per Database, under RDS Proxy's metric names (the daemon writes them).
+const PoolerNamespace = "holdfast/Pooler"
+
+// The pooler's metrics in the metrics store.
+const (
+	MetricDatabaseConnections         = "DatabaseConnections"                  // server connections open
+	MetricDatabaseConnectionsBorrowed = "DatabaseConnectionsCurrentlyBorrowed" // linked to a client
+	MetricClientConnections           = "ClientConnections"                    // clients connected
+	MetricClientConnectionsWaiting    = "ClientConnectionsWaiting"             // waiting for a server connection
+	MetricQueryRequests               = "QueryRequests"                        // requests in the second
+	MetricTransactions                = "Transactions"                         // transactions in the second
+	MetricBorrowLatency               = "DatabaseConnectionsBorrowLatency"     // mean wait in the second, µs
+)
+
+// PoolerMetrics lists the pooler's metric names.
+var PoolerMetrics = []string{MetricDatabaseConnections, MetricDatabaseConnectionsBorrowed, MetricClientConnections,
+	MetricClientConnectionsWaiting, MetricQueryRequests, MetricTransactions, MetricBorrowLatency}
+
+// checkPoolerAlarmMetric checks an alarm's reference to a pooler metric:
+// a known name, and a Database the pooler section declares.
+func (l *loader) checkPoolerAlarmMetric(c *Config, p, name string, dims map[string]string) {
+	if !contains(PoolerMetrics, name) {
+		l.at(p+".name", "unknown metric %q in %s; it has %s", name, PoolerNamespace, strings.Join(PoolerMetrics, ", "))
+	}
+	db, ok := dims["Database"]
+	switch {
+	case !ok || len(dims) != 1:
+		l.at(p+".dimensions", "pooler metrics are kept per Database alone; name the database, e.g. {Database: app}")
+	case c.Pooler == nil:
+		l.at(p+".dimensions.Database", "unknown metric: there is no pooler section")
+	default:
+		if _, ok := c.Pooler.Databases[db]; !ok {
+			l.at(p+".dimensions.Database", "unknown metric: no pooler database named %q", db)
+		}
+	}
+}
+
 var (
 	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	md5HashRE  = regexp.MustCompile(`^md5[0-9a-f]{32}$`)

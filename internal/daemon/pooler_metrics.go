@@ -3,24 +3,22 @@ package daemon
 import (
 	"time"
 
+	"holdfast/internal/config"
 	"holdfast/internal/metrics"
 	"holdfast/internal/pool"
 )
 
-// PoolerNamespace is the metrics-store namespace of the pooler's figures,
-// named after RDS Proxy's metrics so alarms read the same way.
-const PoolerNamespace = "holdfast/Pooler"
-
-// Pooler metrics, per Database (the name clients connect to), at
-// 1-second resolution.
+// The pooler's metrics in the metrics store, per Database, at 1-second
+// resolution; the names live in config, which checks alarms against them.
 const (
-	MetricDatabaseConnections         = "DatabaseConnections"                  // server connections open
-	MetricDatabaseConnectionsBorrowed = "DatabaseConnectionsCurrentlyBorrowed" // linked to a client
-	MetricClientConnections           = "ClientConnections"                    // clients connected
-	MetricClientConnectionsWaiting    = "ClientConnectionsWaiting"             // waiting for a server connection
-	MetricQueryRequests               = "QueryRequests"                        // requests in the second
-	MetricTransactions                = "Transactions"                         // transactions in the second
-	MetricBorrowLatency               = "DatabaseConnectionsBorrowLatency"     // mean wait in the second, µs
+	PoolerNamespace                   = config.PoolerNamespace
+	MetricDatabaseConnections         = config.MetricDatabaseConnections
+	MetricDatabaseConnectionsBorrowed = config.MetricDatabaseConnectionsBorrowed
+	MetricClientConnections           = config.MetricClientConnections
+	MetricClientConnectionsWaiting    = config.MetricClientConnectionsWaiting
+	MetricQueryRequests               = config.MetricQueryRequests
+	MetricTransactions                = config.MetricTransactions
+	MetricBorrowLatency               = config.MetricBorrowLatency
 )
 
 // poolerSampler turns the pooler's counters into one data point per

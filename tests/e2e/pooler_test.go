@@ -213,3 +213,65 @@ func TestServePooler(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // poll interval
 	}
 }
+
+// The pooler's figures reach the metrics store and drive an alarm: a
+// client waiting for the only server connection sets off an alarm on
+// holdfast/Pooler ClientConnectionsWaiting, which clears when it is served.
+func TestPoolerAlarm(t *testing.T) {
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	writeFile(t, filepath.Join(dir, "app.pw"), "app-secret\n")
+	writeFile(t, filepath.Join(dir, "ops.pw"), "ops-secret\n")
+	writeFile(t, filepath.Join(dir, "server.pw"), pg.Password()+"\n")
+	cfgPath := filepath.Join(dir, "holdfast.yaml")
+	writeFile(t, cfgPath, poolerConfig(dir, dataDir, pg.Port(), pg.Database(), pg.User(), 1)+`alarms:
+  - name: app-clients-waiting
+    metric: {namespace: holdfast/Pooler, name: ClientConnectionsWaiting, dimensions: {Database: app}, stat: Maximum}
+    period: 1s
+    evaluation_periods: 3
+    datapoints_to_alarm: 1
+    comparison_operator: GreaterThanThreshold
+    threshold: 0
+    treat_missing_data: notBreaching
+`)
+	d := startDaemon(t, cfgPath, dataDir)
+	m := d.waitLine(poolerRE, 10*time.Second)
+	dsn := fmt.Sprintf("host=%s port=%s user=app password=app-secret dbname=app sslmode=disable", m[1], m[2])
+	ctx := context.Background()
+	holder := pgtest.Connect(t, dsn)
+	waiter := pgtest.Connect(t, dsn)
+	if _, err := holder.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { _, err := waiter.Exec(ctx, "SELECT 1"); served <- err }()
+	state := func() string {
+		out, _ := d.cli(t, "alarms", "list")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "app-clients-waiting" {
+				return f[1]
+			}
+		}
+		return ""
+	}
+	waitState := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for state() != want {
+			if time.Now().After(deadline) {
+				out, _ := d.cli(t, "alarms", "describe", "app-clients-waiting")
+				t.Fatalf("alarm not %s within 20s:\n%s", want, out)
+			}
+			time.Sleep(200 * time.Millisecond) // poll interval
+		}
+	}
+	waitState("ALARM")
+	if _, err := holder.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("waiting client: %v", err)
+	}
+	waitState("OK")
+}
