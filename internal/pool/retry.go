@@ -22,11 +22,11 @@ import (
 type captureState uint8
 
 const (
-	captureNone captureState = iota
-	captureParse             // a request started with named Parses
-	captureBind              // a request may start: the next message is a named Bind
-	capturing                // the request is being copied
-	captured                 // copied up to its Sync
+	captureNone  captureState = iota
+	captureParse              // a request started with named Parses
+	captureBind               // a request may start: the next message is a named Bind
+	capturing                 // the request is being copied
+	captured                  // copied up to its Sync
 )
 
 // captureLocked copies the client's request while it can be retried.
