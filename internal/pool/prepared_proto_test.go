@@ -243,9 +243,19 @@ func TestPreparedSchemaChange(t *testing.T) {
 	if c.Reprepares < 3 || c.Retries != 2 {
 		t.Fatalf("reprepares %d, retries %d; want >= 3, 2", c.Reprepares, c.Retries)
 	}
+	// SQL-level EXECUTE is retried the same way.
+	p.expect("cmd:PREPARE ready:I", query("PREPARE sqlall AS SELECT * FROM sc"))
+	p.expect("rowdesc/3 row:1,x,7 cmd:SELECT 1 ready:I", query("EXECUTE sqlall"))
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc DROP COLUMN c"))
+	p.expect("rowdesc/2 row:1,x cmd:SELECT 1 ready:I", query("EXECUTE sqlall"))
+	p.expect("cmd:DEALLOCATE ready:I", query("DEALLOCATE sqlall"))
+	if c = preparedCounts(t, h); c.Retries != 3 {
+		t.Fatalf("retries %d, want 3", c.Retries)
+	}
 	// The stale statements were closed on the server: one statement per
-	// content is left ("SELECT * FROM sc" and "SELECT a FROM sc").
-	p.expect("rowdesc/1 row:2 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+	// content is left ("SELECT * FROM sc", "SELECT a FROM sc", and the
+	// SQL-level one, which DEALLOCATE leaves cached for other clients).
+	p.expect("rowdesc/1 row:3 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
 }
 
 // SQL-level PREPARE/EXECUTE/DEALLOCATE work across server connections.

@@ -86,6 +86,8 @@ func (c *client) retryLocked(sc *serverConn, m pgwire.Message) bool {
 	}
 	c.retryHeld = nil
 	c.rstate = captureNone
+	c.inRetry = true // once: the retried request is not retried again
+	defer func() { c.inRetry = false }()
 	var out []byte
 	for rest := c.rbuf; len(rest) >= 5; {
 		n := 1 + int(uint32(rest[1])<<24|uint32(rest[2])<<16|uint32(rest[3])<<8|uint32(rest[4]))
