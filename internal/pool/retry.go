@@ -16,7 +16,7 @@ import (
 // in flight, nothing of it ran but the Parses, whose answers the client
 // already has; so the pooler re-prepares the statement and sends the
 // request again without them, once; the client sees only the retried
-// answer.
+// answer. A simple Query "EXECUTE name(…)" is retried the same way.
 // Inside a transaction (or in a longer pipeline) the error is passed on.
 
 type captureState uint8
