@@ -59,6 +59,7 @@ type client struct {
 	rbuf      []byte
 	rstate    captureState
 	retryHeld []byte // the held "cached plan must not change result type" error
+	inRetry   bool
 
 	// Session state (sessionstate.go), guarded by mu.
 	settings    []setting

@@ -218,6 +218,20 @@ func TestPreparedSchemaChange(t *testing.T) {
 	}
 	p.expect("bind row:1,x cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
 
+	// node-postgres and Prisma send Parse with the first Bind: the pooler
+	// answers it from the statement the server has, which the ALTER made
+	// stale; the request is retried all the same.
+	warm := h.proto(t)
+	warm.expect("parse ready:I", parse("w", "SELECT a FROM sc"), syncMsg())
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ALTER COLUMN a TYPE bigint"))
+	fresh := h.proto(t)
+	fresh.expect("parse bind row:1 cmd:SELECT 1 ready:I", parse("n", "SELECT a FROM sc"), bind("n"), execute(), syncMsg())
+	c = preparedCounts(t, h)
+	if c.Reprepares != 2 || c.Retries != 2 {
+		t.Fatalf("reprepares %d, retries %d; want 2, 2", c.Reprepares, c.Retries)
+	}
+	p.expect("close parse ready:I", closeS("all"), parse("all", "SELECT * FROM sc"), syncMsg())
+
 	// Inside a transaction: the error, then the statement works again
 	// after the transaction.
 	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc ADD COLUMN c int DEFAULT 7"))
@@ -226,11 +240,22 @@ func TestPreparedSchemaChange(t *testing.T) {
 	p.expect("cmd:ROLLBACK ready:I", query("ROLLBACK"))
 	p.expect("bind row:1,x,7 cmd:SELECT 1 ready:I", bind("all"), execute(), syncMsg())
 	c = preparedCounts(t, h)
-	if c.Reprepares != 2 || c.Retries != 1 {
-		t.Fatalf("reprepares %d, retries %d; want 2, 1", c.Reprepares, c.Retries)
+	if c.Reprepares < 3 || c.Retries != 2 {
+		t.Fatalf("reprepares %d, retries %d; want >= 3, 2", c.Reprepares, c.Retries)
 	}
-	// The stale statements were closed on the server.
-	p.expect("rowdesc/1 row:1 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
+	// SQL-level EXECUTE is retried the same way.
+	p.expect("cmd:PREPARE ready:I", query("PREPARE sqlall AS SELECT * FROM sc"))
+	p.expect("rowdesc/3 row:1,x,7 cmd:SELECT 1 ready:I", query("EXECUTE sqlall"))
+	p.expect("cmd:ALTER TABLE ready:I", query("ALTER TABLE sc DROP COLUMN c"))
+	p.expect("rowdesc/2 row:1,x cmd:SELECT 1 ready:I", query("EXECUTE sqlall"))
+	p.expect("cmd:DEALLOCATE ready:I", query("DEALLOCATE sqlall"))
+	if c = preparedCounts(t, h); c.Retries != 3 {
+		t.Fatalf("retries %d, want 3", c.Retries)
+	}
+	// The stale statements were closed on the server: one statement per
+	// content is left ("SELECT * FROM sc", "SELECT a FROM sc", and the
+	// SQL-level one, which DEALLOCATE leaves cached for other clients).
+	p.expect("rowdesc/1 row:3 cmd:SELECT 1 ready:I", query("SELECT count(*) FROM pg_prepared_statements"))
 }
 
 // SQL-level PREPARE/EXECUTE/DEALLOCATE work across server connections.

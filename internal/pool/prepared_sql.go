@@ -69,8 +69,15 @@ func (c *client) queryLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		if st == nil {
 			break
 		}
+		// Outside a transaction with nothing in flight the EXECUTE can be
+		// retried after a schema change (retry.go).
+		retry := c.q.empty() && c.txStatus == pgwire.TxIdle && c.retryHeld == nil && !c.inRetry
+		if retry {
+			c.rbuf = append(c.rbuf[:0], m.Raw...)
+			c.rstate = captured
+		}
 		out, e := c.ensureInQueryLocked(out, st)
-		c.q.push(entry{act: actForward, ans: ansQuery, srvUse: e, cName: cmd.Name})
+		c.q.push(entry{act: actForward, ans: ansQuery, srvUse: e, cName: cmd.Name, retry: retry})
 		return pgwire.AppendQuery(out, sql[:cmd.NameStart]+e.name+sql[cmd.NameEnd:]), nil
 	case pgwire.VerbDeallocate:
 		st := c.stmts[cmd.Name]

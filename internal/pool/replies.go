@@ -225,6 +225,11 @@ func (c *client) onReplyLocked(m pgwire.Message) replyResult {
 			if e.act == actReplaceErr {
 				return replyResult{replace: pgwire.Encode(nil, e.err.Response())}
 			}
+			if e.act == actForward && e.srvUse != nil {
+				if r := c.onServerErrorLocked(e, m); r != nil {
+					return replyResult{replace: r}
+				}
+			}
 		}
 		return replyResult{write: e.act != actSkip || t == pgwire.MsgErrorResponse}
 	}
