@@ -14,6 +14,8 @@ done
 command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 command -v pgbench >/dev/null 2>&1 || need_pkgs+=(postgresql-contrib)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc) # the race detector needs cgo
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer) # tests/clients compares against it
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -27,6 +29,21 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not on PATH; install Go 1.26 or newer" >&2; exit 1; }
+
+# The pooler's Node.js client harness (node-postgres, Prisma 7): exact
+# versions from the lockfile, installed once per lockfile. Prisma's
+# install step must not try to download its schema engine.
+node_major=$(node -p 'process.versions.node.split(".").map(Number).slice(0,2).join(".")' 2>/dev/null || echo 0)
+if ! awk -v v="$node_major" 'BEGIN { split(v, a, "."); exit !(a[1] > 20 || (a[1] == 20 && a[2] >= 19)) }'; then
+  echo "test.sh: Node.js 20.19 or newer is needed by tests/clients (Prisma 7); found ${node_major}" >&2
+  exit 1
+fi
+lock_sum=$(sha256sum tests/clients/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/clients/node_modules/.holdfast-lock 2>/dev/null)" != "$lock_sum" ]; then
+  echo "test.sh: npm ci in tests/clients"
+  (cd tests/clients && PRISMA_SCHEMA_ENGINE_BINARY="$(type -P true)" CHECKPOINT_DISABLE=1 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > tests/clients/node_modules/.holdfast-lock
+fi
 
 echo "test.sh: go vet ./..."
 go vet ./...

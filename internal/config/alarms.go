@@ -326,6 +326,10 @@ func (l *loader) checkAlarmMetric(c *Config, p, ns, name string, dims map[string
 	if !statRE.MatchString(stat) {
 		l.at(p+".stat", "%q is not a statistic; use Sum, Average, SampleCount, Minimum, Maximum, pNN or tmNN", stat)
 	}
+	if ns == PoolerNamespace {
+		l.checkPoolerAlarmMetric(c, p, name, dims)
+		return
+	}
 	if ns != GatewayNamespace {
 		return
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	// FlagContextKeys, when set, are the only context attributes flag rules
 	// may use (besides the entity); a new version using another is refused.
 	FlagContextKeys []string `yaml:"flag_context_keys"`
+	// Pooler, when set, runs the PostgreSQL pooler (pooler.go).
+	Pooler *Pooler `yaml:"pooler,omitempty"`
 
 	// File is the path the config was loaded from (not part of the YAML).
 	File string `yaml:"-"`

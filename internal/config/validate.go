@@ -197,6 +197,7 @@ func (l *loader) validate(c *Config) {
 	l.validateMetrics(&c.Metrics)
 	l.validateAlarms(c)
 	l.validateFlagStore(c)
+	l.validatePooler(c)
 }
 
 func (l *loader) validateMetrics(m *Metrics) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"holdfast/internal/api"
@@ -53,6 +54,7 @@ type Daemon struct {
 	logFile   *telemetry.RotatingFile
 	admin     *http.Server
 	adminAddr string
+	pooler    atomic.Pointer[poolerRunner] // nil without a pooler section (pooler.go)
 	tokenFile string
 	baseCtx   context.Context
 	cancel    context.CancelFunc
@@ -123,11 +125,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.monitor.Update(time.Now(), cfg); err != nil {
 		return err
 	}
-	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics))
+	d.tel.Registry().MustRegister(d.monitor.Collector(), telemetry.StoreCollector(d.metrics), poolerCollector{d})
 	if err := d.flags.Watch(d.monitor.Manager()); err != nil {
 		return err
 	}
 	d.monitor.Start()
+	if err := d.startPooler(cfg); err != nil {
+		return err
+	}
 	if err := d.openRollouts(ctx); err != nil {
 		return err
 	}
@@ -293,6 +298,7 @@ func (d *Daemon) Status() any {
 		"listeners":   ls,
 		"routes":      routes,
 		"flags":       d.flags.List(),
+		"pooler":      d.poolerStatus(),
 	}
 }
 
@@ -336,6 +342,7 @@ func (d *Daemon) shutdownLocked(ctx context.Context) error {
 	if d.cancel != nil {
 		d.cancel()
 	}
+	d.stopPooler()
 	d.wg.Wait()
 	d.closeRollouts()
 	if d.handler != nil {

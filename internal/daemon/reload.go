@@ -82,9 +82,16 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 		opened[lc.Name] = ln
 	}
 
+	applyPooler, abortPooler, err := d.preparePooler(next)
+	if err != nil {
+		closeOpened()
+		gw.Close()
+		return fmt.Errorf("reload: %w", err)
+	}
 	if err := d.monitor.Update(time.Now(), next); err != nil {
 		closeOpened()
 		gw.Close()
+		abortPooler()
 		return fmt.Errorf("reload: %w", err)
 	}
 
@@ -93,6 +100,7 @@ func (d *Daemon) Reload(ctx context.Context, actor, reason string) error {
 	gw.InheritState(prev)
 	gw.Start(d.baseCtx)
 	d.cfg = next
+	applyPooler()
 	for name, cur := range d.listeners {
 		lc := findListener(next, name)
 		if lc == nil || opened[name] != nil {

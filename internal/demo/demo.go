@@ -64,6 +64,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type run struct {
+	pooler   *pooled // pooler.go
 	o        Options
 	out      io.Writer
 	cleanups []func()
@@ -103,7 +104,7 @@ func (r *run) script(ctx context.Context) error {
 	default:
 		r.defer_(func() { pg.Stop() })
 		r.say("started PostgreSQL on 127.0.0.1:%d (data in %s)", pg.Port(), pg.Dir())
-		b, release, err := orders.OpenBackend(ctx, "postgres", pg.DSN(pg.Database()))
+		b, release, err := r.openPooledBackend(ctx, pg, work)
 		if err != nil {
 			return fmt.Errorf("orders postgres backend: %w", err)
 		}
@@ -123,7 +124,7 @@ func (r *run) script(ctx context.Context) error {
 
 	// 2. The daemon.
 	cfgPath := filepath.Join(work, "holdfast.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig(filepath.Join(work, "data"), realURL, mockURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demoConfig(filepath.Join(work, "data"), realURL, mockURL)+r.poolerYAML()), 0o600); err != nil {
 		return err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -135,6 +136,7 @@ func (r *run) script(ctx context.Context) error {
 		return fmt.Errorf("start daemon: %w", err)
 	}
 	r.defer_(func() { d.Shutdown(context.Background()) })
+	r.poolerStarted(d)
 	gw := "http://" + d.ListenerAddrs()["public"]
 	admin := "http://" + d.AdminAddr()
 	r.say("started holdfast: gateway %s, admin API %s", gw, admin)

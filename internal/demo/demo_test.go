@@ -27,6 +27,10 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text, "started PostgreSQL") || !strings.Contains(text, "(postgres backend)") {
 		t.Fatalf("demo did not run against PostgreSQL:\n%s", text)
 	}
+	if !regexp.MustCompile(`started holdfast's pooler on 127\.0\.0\.1:\d+`).MatchString(text) ||
+		!regexp.MustCompile(`the pooler \(.*SHOW STATS.*\): [1-9]\d* transactions`).MatchString(text) {
+		t.Fatalf("the orders service's queries did not go through the pooler:\n%s", text)
+	}
 	row := regexp.MustCompile(`(?m)^\s*kill switch (ON \(real\)|OFF \(mock\)|ON again)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`)
 	rows := row.FindAllStringSubmatch(text, -1)
 	if len(rows) != 3 {

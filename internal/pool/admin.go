@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -87,11 +88,24 @@ func (c *client) adminQuery(q string) error {
 		t = c.srv.showServers()
 	case "SHOW DATABASES":
 		t = c.srv.showDatabases()
+	case "SHOW PREPARED_STATEMENTS":
+		t = c.srv.showPrepared()
 	case "SHOW VERSION":
 		t = &table{cols: []string{"version"}, rows: [][]string{{Version}}}
+	case "SHOW CONFIG":
+		t = c.srv.showConfig()
+	case "SHOW LISTS":
+		t = c.srv.showLists()
 	default:
-		e := pgwire.Errorf(pgwire.CodeSyntaxError, "invalid command %q; supported: SHOW POOLS, STATS, CLIENTS, SERVERS, DATABASES, VERSION", q)
-		buf = pgwire.Encode(buf, e.Response())
+		tag, err := c.adminCommand(q)
+		switch {
+		case err != nil:
+			buf = pgwire.Encode(buf, pgwire.AsError(err).Response())
+		case tag == "":
+			return nil // SHUTDOWN: the connection is gone
+		default:
+			buf = pgwire.Encode(buf, &pgproto3.CommandComplete{CommandTag: []byte(tag)})
+		}
 	}
 	if t != nil {
 		buf = t.encode(buf)
@@ -122,12 +136,7 @@ func (t *table) encode(buf []byte) []byte {
 
 func (s *Server) snapshots() []poolSnapshot {
 	now := time.Now()
-	s.mu.Lock()
-	pools := make([]*pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		pools = append(pools, p)
-	}
-	s.mu.Unlock()
+	pools := s.allPools()
 	snaps := make([]poolSnapshot, 0, len(pools))
 	for _, p := range pools {
 		snaps = append(snaps, p.snapshot(now))
@@ -285,7 +294,7 @@ func (s *Server) showServers() *table {
 				sv.owner.mu.Unlock()
 			}
 			t.rows = append(t.rows, []string{"S", p.user, p.database, sv.state, host, port, "", "0",
-				sv.created.Format(timeLayout), sv.lastUsed.Format(timeLayout), "0", "0", "0",
+				sv.created.Format(timeLayout), sv.lastUsed.Format(timeLayout), "0", "0", boolInt(sv.closeNeeded),
 				fmt.Sprintf("S%d", sv.id), link, itoa(int64(sv.pid)), "", "holdfast"})
 		}
 	}
@@ -302,16 +311,20 @@ func (s *Server) showDatabases() *table {
 	for _, p := range s.snapshots() {
 		current[p.database] += p.svActive + p.svIdle + p.svLogin
 	}
-	names := make([]string, 0, len(s.cfg.Databases))
-	for name := range s.cfg.Databases {
+	dbs := s.conf().cfg.Databases
+	names := make([]string, 0, len(dbs))
+	for name := range dbs {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	s.mu.Lock()
+	paused := maps.Clone(s.paused)
+	s.mu.Unlock()
 	for _, name := range names {
-		d := s.cfg.Databases[name]
+		d := dbs[name]
 		t.rows = append(t.rows, []string{name, d.Host, strconv.Itoa(d.Port), d.DBName, d.User,
-			strconv.Itoa(d.PoolSize), strconv.Itoa(s.cfg.MinPoolSize), "0", string(d.PoolMode), "0",
-			strconv.Itoa(current[name]), "0", "0"})
+			strconv.Itoa(d.PoolSize), strconv.Itoa(d.MinPoolSize), strconv.Itoa(d.ReservePoolSize), string(d.PoolMode), "0",
+			strconv.Itoa(current[name]), boolInt(paused[name]), "0"})
 	}
 	for _, name := range AdminDatabases {
 		t.rows = append(t.rows, []string{name, "", "0", name, "", "2", "0", "0", "statement", "0", "0", "0", "0"})

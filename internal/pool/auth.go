@@ -27,13 +27,29 @@ func errAuthFailed(user string) *pgwire.Error {
 // authenticate runs the client's password exchange. It returns nil when
 // the client proved the password; AuthenticationOk is not yet sent.
 func (c *client) authenticate(user string) error {
-	sec := c.srv.secrets[user]
+	err := c.authenticateWith(user)
+	var pe *pgwire.Error
+	if errors.As(err, &pe) && pe.Code == pgwire.CodeInvalidPassword {
+		c.srv.errs.add(errLoginFailedKind)
+	}
+	return err
+}
+
+func (c *client) authenticateWith(user string) error {
+	lv := c.srv.conf()
+	sec := lv.secrets[user]
+	if sec == nil && lv.cfg.AuthUser != "" && !isAdminDB(c.database) {
+		var err error
+		if sec, err = c.srv.authQuery(c.database, user); err != nil {
+			return err
+		}
+	}
 	if sec == nil {
 		// Unknown user: run SCRAM against a verifier that matches nothing,
 		// so the exchange and its timing look like a wrong password.
 		return c.scram(user, c.srv.dummyVerifier(user))
 	}
-	if c.srv.cfg.AuthType == AuthMD5 && sec.md5 != "" {
+	if lv.cfg.AuthType == AuthMD5 && sec.md5 != "" {
 		return c.md5(user, sec.md5)
 	}
 	if sec.scram == nil {

@@ -35,6 +35,12 @@ type serverConn struct {
 	owner *client
 	// lastUsed is guarded by pool.mu.
 	lastUsed time.Time
+	// closeNeeded (RECONNECT) closes the connection at its release;
+	// guarded by pool.mu.
+	closeNeeded bool
+	// stmts are the prepared statements on it (prepared.go), guarded by
+	// the mu of the client linked to it.
+	stmts *serverStmts
 }
 
 var serverIDs atomic.Int64
@@ -44,6 +50,7 @@ var serverIDs atomic.Int64
 func (p *pool) dialServer(ctx context.Context) (*serverConn, error) {
 	login, password, err := p.srv.serverLogin(p.dbName, p.db, p.user)
 	if err != nil {
+		p.srv.errs.add(errServerLoginKind)
 		return nil, err
 	}
 	dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s sslmode=disable",
@@ -53,13 +60,15 @@ func (p *pool) dialServer(ctx context.Context) (*serverConn, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	cfg.Password = password
-	cfg.ConnectTimeout = p.srv.cfg.ServerConnectTimeout
+	timeout := p.srv.conf().cfg.ServerConnectTimeout
+	cfg.ConnectTimeout = timeout
 	cfg.RuntimeParams = map[string]string{"application_name": "holdfast"}
 	cfg.Fallbacks = nil
-	ctx, cancel := context.WithTimeout(ctx, p.srv.cfg.ServerConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
+		p.srv.errs.add(errServerLoginKind)
 		return nil, serverLoginError(err)
 	}
 	// pgconn may still be reading in the background (its slow-write

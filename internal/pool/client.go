@@ -21,6 +21,7 @@ type client struct {
 	conn     net.Conn
 	r        *pgwire.Reader
 	wmu      sync.Mutex // serialises writes to conn
+	swmu     sync.Mutex // serialises writes to the linked server connection
 	user     string
 	database string
 	appName  string
@@ -36,12 +37,39 @@ type client struct {
 	// Link state, guarded by mu (see forward.go).
 	mu       sync.Mutex
 	server   *serverConn
-	pending  int  // requests (Sync/Query) sent, ReadyForQuery not yet seen
 	dirty    bool // messages sent after the last request end
 	txStatus byte
 	waiting  bool
 	request  time.Time
-	pumpDone chan struct{}
+	// reqStart is when the client sent a message while nothing was
+	// outstanding; lastReady when the last ReadyForQuery came (timeouts).
+	reqStart, lastReady time.Time
+	pumpDone            chan struct{}
+
+	// Reply queue and prepared statements (prepared.go, replies.go),
+	// guarded by mu.
+	q        replyQueue
+	pumpIdle bool                 // the pump waits on the server with nothing to write
+	track    bool                 // named statements are rewritten (transaction mode)
+	cacheN   int                  // server connections' LRU size
+	stmts    map[string]*stmtInfo // the client's named statements
+	sstmts   *serverStmts         // the linked server connection's statements
+
+	// A request that may be retried after a schema change (retry.go).
+	rbuf      []byte
+	rstate    captureState
+	retryHeld []byte // the held "cached plan must not change result type" error
+	inRetry   bool
+
+	// Session state (sessionstate.go), guarded by mu.
+	settings    []setting
+	base        []setting // from the startup parameters
+	sessKey     string
+	pinned      bool
+	unnamedSess pgwire.SessionCommand // of the unnamed statement
+	unnamedSQL  string
+	portalSess  pgwire.SessionCommand // of the unnamed portal
+	portalSQL   string
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.
@@ -64,8 +92,9 @@ func (s *Server) serve(conn net.Conn) {
 	if sm == nil {
 		return // a CancelRequest, handled
 	}
-	if n := s.nclients.Add(1); n > int64(s.cfg.MaxClientConn) {
+	if n := s.nclients.Add(1); n > int64(s.conf().cfg.MaxClientConn) {
 		s.nclients.Add(-1)
+		s.errs.add(errMaxClientsKind)
 		c.fail(pgwire.Fatal(pgwire.CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
 		return
 	}
@@ -101,7 +130,7 @@ func (s *Server) serve(conn net.Conn) {
 	c.r.SetMaxBodyLen(s.cfg.MaxMessageLen)
 
 	if isAdminDB(c.database) {
-		if !s.admins[c.user] {
+		if !s.conf().admins[c.user] {
 			c.fail(pgwire.Fatal(pgwire.CodeInsufficientPrivilege, "user %q is not allowed on the admin console; list it in admin_users", c.user))
 			return
 		}
@@ -119,12 +148,19 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	c.mu.Lock()
 	c.pool = p
+	c.cacheN = s.cacheSize()
+	c.track = p.mode == ModeTransaction && c.cacheN > 0
+	c.stmts = map[string]*stmtInfo{}
+	if c.track {
+		c.startupSettingsLocked()
+	}
 	c.mu.Unlock()
 	params, err := p.startupParams(s.ctx)
 	if err != nil {
 		c.fail(err)
 		return
 	}
+	params = c.welcomeParams(params)
 	_ = c.conn.SetDeadline(time.Time{})
 	if err := c.sendWelcome(params); err != nil {
 		return

@@ -9,6 +9,7 @@
 package pool
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -65,6 +66,13 @@ type Config struct {
 	// MinPoolSize is the server connections a pool keeps open once used
 	// (default 0).
 	MinPoolSize int
+	// ReservePoolSize is how many connections beyond the pool size a pool
+	// may open for clients that waited ReservePoolTimeout (default 0: no
+	// reserve), as PgBouncer's reserve_pool_size.
+	ReservePoolSize int
+	// ReservePoolTimeout is how long a client waits before the reserve
+	// may be used (default 5s).
+	ReservePoolTimeout time.Duration
 	// MaxClientConn is the most client connections at once (default 100);
 	// beyond it clients get SQLSTATE 53300.
 	MaxClientConn int
@@ -73,6 +81,14 @@ type Config struct {
 	QueryWaitTimeout time.Duration
 	// ServerConnectTimeout bounds one server login (default 15s).
 	ServerConnectTimeout time.Duration
+	// QueryTimeout cancels a request that has had no answer for this long:
+	// the client gets SQLSTATE 57014 "query_timeout" and is disconnected,
+	// the server connection closed (default 0: off).
+	QueryTimeout time.Duration
+	// IdleTransactionTimeout disconnects a client that sits inside a
+	// transaction without sending anything for this long; its transaction
+	// is rolled back by closing the server connection (default 0: off).
+	IdleTransactionTimeout time.Duration
 	// ServerIdleTimeout closes server connections idle longer than this,
 	// down to MinPoolSize (default 600s; negative disables).
 	ServerIdleTimeout time.Duration
@@ -99,7 +115,30 @@ type Config struct {
 	// of Database.User/Password or the client's own password. The
 	// credential-rotation issue plugs in here.
 	Credentials Credentials
+	// AuthUser and AuthQuery authenticate clients that are not in Users,
+	// as PgBouncer does: AuthUser (listed in Users with a password) logs in
+	// to the client's database and runs AuthQuery with the client's user
+	// name as $1; the second column of the row is the password verifier
+	// (SCRAM-SHA-256 or md5). No row, or NULL: the login fails like a
+	// wrong password.
+	AuthUser  string
+	AuthQuery string
+	// OnReload runs the admin console's RELOAD; nil answers that reloading
+	// is not available.
+	OnReload func(ctx context.Context) error
+	// OnShutdown runs the admin console's SHUTDOWN; nil closes the pooler.
+	OnShutdown func()
+	// PreparedStatementCacheSize is how many named prepared statements
+	// each server connection keeps in transaction mode (default 200,
+	// as PgBouncer's max_prepared_statements); evicted ones are closed on
+	// the server. Negative turns the transaction-mode bookkeeping off:
+	// named statements and SET then pass through untouched (and break or
+	// leak when clients move between server connections).
+	PreparedStatementCacheSize int
 }
+
+// DefaultAuthQuery is PgBouncer's default auth_query.
+const DefaultAuthQuery = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1"
 
 // Database is one database clients may connect to.
 type Database struct {
@@ -113,6 +152,9 @@ type Database struct {
 	Password string
 	PoolSize int  // default Config.DefaultPoolSize
 	PoolMode Mode // default Config.PoolMode
+	// MinPoolSize and ReservePoolSize override the Config's when not 0.
+	MinPoolSize     int
+	ReservePoolSize int
 }
 
 // User is one client login.
@@ -141,6 +183,7 @@ const (
 	defaultIdleTimeout    = 600 * time.Second
 	defaultLifetime       = 3600 * time.Second
 	defaultMaxMessageLen  = 64 << 20
+	defaultReserveTimeout = 5 * time.Second
 	defaultPort           = 5432
 	defaultHost           = "127.0.0.1"
 	// preAuthMaxMessageLen limits messages before the client is known.
@@ -184,6 +227,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageLen == 0 {
 		c.MaxMessageLen = defaultMaxMessageLen
 	}
+	if c.ReservePoolTimeout == 0 {
+		c.ReservePoolTimeout = defaultReserveTimeout
+	}
+	if c.AuthUser != "" && c.AuthQuery == "" {
+		c.AuthQuery = DefaultAuthQuery
+	}
 	dbs := make(map[string]Database, len(c.Databases))
 	for name, d := range c.Databases {
 		if d.Host == "" {
@@ -200,6 +249,12 @@ func (c Config) withDefaults() Config {
 		}
 		if d.PoolMode == "" {
 			d.PoolMode = c.PoolMode
+		}
+		if d.MinPoolSize == 0 {
+			d.MinPoolSize = c.MinPoolSize
+		}
+		if d.ReservePoolSize == 0 {
+			d.ReservePoolSize = c.ReservePoolSize
 		}
 		dbs[name] = d
 	}
@@ -244,8 +299,18 @@ func (c Config) Validate() error {
 	if c.MaxClientConn < 1 {
 		bad("max_client_conn", "%d; give at least 1", c.MaxClientConn)
 	}
-	if c.QueryWaitTimeout < 0 || c.ServerConnectTimeout < 0 || c.AuthTimeout < 0 {
-		bad("timeouts", "negative durations are not allowed")
+	if c.ReservePoolSize < 0 {
+		bad("reserve_pool_size", "%d is negative", c.ReservePoolSize)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"query_wait_timeout", c.QueryWaitTimeout}, {"server_connect_timeout", c.ServerConnectTimeout},
+		{"client_login_timeout", c.AuthTimeout}, {"reserve_pool_timeout", c.ReservePoolTimeout},
+		{"query_timeout", c.QueryTimeout}, {"idle_transaction_timeout", c.IdleTransactionTimeout}} {
+		if d.v < 0 {
+			bad(d.field, "%s is negative", d.v)
+		}
 	}
 	if len(c.Databases) == 0 {
 		bad("databases", "none configured; add at least one")
@@ -261,6 +326,12 @@ func (c Config) Validate() error {
 		}
 		if d.Port < 1 || d.Port > 65535 {
 			bad(field+".port", "%d is not a TCP port", d.Port)
+		}
+		if d.MinPoolSize < 0 || d.MinPoolSize > d.PoolSize {
+			bad(field+".min_pool_size", "%d; give 0 to pool_size (%d)", d.MinPoolSize, d.PoolSize)
+		}
+		if d.ReservePoolSize < 0 {
+			bad(field+".reserve_pool_size", "%d is negative", d.ReservePoolSize)
 		}
 	}
 	seen := map[string]bool{}
@@ -281,6 +352,20 @@ func (c Config) Validate() error {
 	for i, a := range c.AdminUsers {
 		if !seen[a] {
 			bad(fmt.Sprintf("admin_users[%d]", i), "%q is not in users; add it there with a password", a)
+		}
+	}
+	if c.AuthUser != "" {
+		found := false
+		for _, u := range c.Users {
+			if u.Name == c.AuthUser {
+				found = true
+				if sec, err := parseSecret(u.Name, u.Password); err == nil && sec.plain == "" {
+					bad("auth_user", "%q logs in to the server, so it needs a password, not a verifier", c.AuthUser)
+				}
+			}
+		}
+		if !found {
+			bad("auth_user", "%q is not in users; add it there with a password", c.AuthUser)
 		}
 	}
 	return errors.Join(errs...)

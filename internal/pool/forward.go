@@ -34,7 +34,9 @@ func (c *client) forward() {
 		if len(out) == 0 {
 			return true
 		}
+		c.swmu.Lock()
 		_, err := outTo.conn.Write(out)
+		c.swmu.Unlock()
 		c.pool.stats.recv.Add(int64(len(out)))
 		out = out[:0]
 		if err != nil {
@@ -56,12 +58,10 @@ func (c *client) forward() {
 		if t == pgwire.MsgTerminate {
 			return
 		}
-		raw, err := c.inspect(m)
-		if err != nil {
-			c.fail(err)
-			return
-		}
 		c.mu.Lock()
+		if c.q.empty() {
+			c.reqStart = time.Now()
+		}
 		sc := c.server
 		if sc == nil {
 			c.waiting = true
@@ -75,7 +75,11 @@ func (c *client) forward() {
 				c.fail(err)
 				return
 			}
-			c.server = sc
+			c.linkLocked(sc)
+			if c.track {
+				out = c.syncSessionLocked(out[:0])
+				outTo = sc
+			}
 			prev := c.pumpDone
 			done := make(chan struct{})
 			c.pumpDone = done
@@ -83,7 +87,6 @@ func (c *client) forward() {
 		}
 		switch {
 		case pgwire.EndsRequest(t):
-			c.pending++
 			c.dirty = false
 			c.pool.stats.queries.Add(1)
 		case pgwire.EndsCopy(t):
@@ -91,13 +94,20 @@ func (c *client) forward() {
 		default:
 			c.dirty = true
 		}
+		if outTo != sc {
+			// Bytes still buffered for an earlier link belong to a server
+			// connection that died (a live link is only released with
+			// nothing outstanding): drop them.
+			out = out[:0]
+			outTo = sc
+		}
+		c.captureLocked(m)
+		out, err = c.translateLocked(m, out)
 		c.mu.Unlock()
-
-		if outTo != sc && !flush() {
+		if err != nil {
+			c.fail(err)
 			return
 		}
-		outTo = sc
-		out = append(out, raw...)
 		if c.r.Buffered() == 0 || len(out) >= flushAt {
 			if !flush() {
 				return
@@ -106,16 +116,26 @@ func (c *client) forward() {
 	}
 }
 
-// inspect is the hook for messages the pooler must rewrite. In this slice
-// every message passes through unchanged. Named prepared statements in
-// transaction mode (issue 7) plug in here: Parse/Bind/Describe/Close
-// naming a statement get rewritten to the server-side name, and Parse is
-// skipped when the linked server already has it.
-func (c *client) inspect(m pgwire.Message) ([]byte, error) {
-	return m.Raw, nil
+// linkLocked makes sc the client's server connection.
+func (c *client) linkLocked(sc *serverConn) {
+	c.server = sc
+	if sc.stmts == nil {
+		sc.stmts = newServerStmts()
+	}
+	c.sstmts = sc.stmts
+	c.q.reset()
+	c.pumpIdle = false
 }
 
-// pump forwards the server's replies to the client until the link ends.
+// unlinkLocked forgets the link (the caller releases sc).
+func (c *client) unlinkLocked() {
+	c.server = nil
+	c.sstmts = nil
+	c.pumpIdle = false
+}
+
+// pump forwards the server's replies to the client until the link ends,
+// following the reply queue (replies.go).
 func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 	defer close(done)
 	if prev != nil {
@@ -135,14 +155,27 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 	}
 	xactStart := time.Now()
 	for {
+		c.mu.Lock()
+		out = c.emitFakesLocked(out)
+		if len(out) > 0 && sc.r.Buffered() == 0 {
+			c.mu.Unlock()
+			flush()
+			continue
+		}
+		// Nothing to write and about to wait for the server: the client
+		// goroutine may answer for the pooler directly meanwhile.
+		c.pumpIdle = len(out) == 0 && c.server == sc
+		c.mu.Unlock()
+
 		m, err := sc.r.Next()
 		if err != nil {
 			flush()
 			c.mu.Lock()
 			own := c.server == sc
 			if own {
-				c.server = nil
+				c.unlinkLocked()
 			}
+			c.pumpIdle = false
 			c.mu.Unlock()
 			if own {
 				// The server went away or broke the protocol mid-request.
@@ -154,32 +187,52 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 			}
 			return
 		}
-		out = append(out, m.Raw...)
+		c.mu.Lock()
+		c.pumpIdle = false
+		res := c.onReplyLocked(m)
+		switch {
+		case res.write:
+			out = append(out, m.Raw...)
+		case res.replace != nil:
+			out = append(out, res.replace...)
+		}
+		if res.requestDone && res.write && c.retryHeld != nil {
+			if c.retryLocked(sc, m) {
+				out = out[:len(out)-len(m.Raw)] // the ReadyForQuery comes with the retry
+				c.mu.Unlock()
+				continue
+			}
+			// No retry: the client gets the error it was owed.
+			out = append(out[:len(out)-len(m.Raw)], c.retryHeld...)
+			out = append(out, m.Raw...)
+			c.retryHeld = nil
+		}
+		release := false
+		var st byte
 		if m.Type() == pgwire.MsgReadyForQuery {
-			st, _ := pgwire.TxStatus(m)
-			c.mu.Lock()
-			c.pending--
+			st, _ = pgwire.TxStatus(m)
 			c.txStatus = st
+			c.lastReady = time.Now()
 			// c.server != sc when the client goroutine took the link on
 			// exit; it owns the connection then.
-			release := c.server == sc && c.pool.mode == ModeTransaction && st == pgwire.TxIdle && c.pending <= 0 && !c.dirty
+			release = res.requestDone && c.server == sc && c.pool.mode == ModeTransaction &&
+				st == pgwire.TxIdle && c.q.empty() && !c.dirty && !c.pinned
 			if release {
-				c.server = nil
-				c.pending = 0
-			}
-			c.mu.Unlock()
-			if st == pgwire.TxIdle {
-				c.pool.stats.xacts.Add(1)
-				c.pool.stats.xactUs.Add(time.Since(xactStart).Microseconds())
-				xactStart = time.Now()
-			}
-			if release {
-				c.pool.release(sc, true)
-				flush()
-				return
+				c.unlinkLocked()
 			}
 		}
-		if sc.r.Buffered() == 0 || len(out) >= flushAt {
+		c.mu.Unlock()
+		if m.Type() == pgwire.MsgReadyForQuery && st == pgwire.TxIdle {
+			c.pool.stats.xacts.Add(1)
+			c.pool.stats.xactUs.Add(time.Since(xactStart).Microseconds())
+			xactStart = time.Now()
+		}
+		if release {
+			c.pool.release(sc, true)
+			flush()
+			return
+		}
+		if len(out) >= flushAt {
 			flush()
 		}
 	}
@@ -191,8 +244,8 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 func (c *client) unlinkOnExit() {
 	c.mu.Lock()
 	sc := c.server
-	c.server = nil
-	safe := c.pending == 0 && !c.dirty && c.txStatus == pgwire.TxIdle
+	c.unlinkLocked()
+	safe := c.q.empty() && !c.dirty && c.txStatus == pgwire.TxIdle
 	done := c.pumpDone
 	c.mu.Unlock()
 	if sc == nil {
@@ -206,8 +259,16 @@ func (c *client) unlinkOnExit() {
 	_ = sc.conn.SetReadDeadline(time.Now())
 	<-done
 	_ = sc.conn.SetReadDeadline(time.Time{})
-	if safe && sc.r.Buffered() == 0 && c.pool.mode == ModeSession {
+	c.mu.Lock()
+	pinned := c.pinned
+	c.mu.Unlock()
+	if safe && sc.r.Buffered() == 0 && (c.pool.mode == ModeSession || pinned) {
 		safe = sc.reset(c.srv.cfg.ServerResetQuery, c.srv.cfg.ServerConnectTimeout)
+		if sc.stmts != nil { // DISCARD ALL dropped statements and settings
+			sc.stmts.clear()
+			sc.stmts.toClose = sc.stmts.toClose[:0]
+			sc.stmts.session = ""
+		}
 	}
 	c.pool.release(sc, safe && sc.r.Buffered() == 0)
 }

@@ -19,9 +19,11 @@ type pool struct {
 	db     Database
 	user   string
 	mode   Mode
-	size   int
 
 	mu      sync.Mutex
+	size    int // Database.PoolSize; changed by a reload
+	minSize int
+	reserve int
 	idle    []*serverConn // most recently used last
 	active  map[*serverConn]struct{}
 	total   int // idle + active + logging in
@@ -29,12 +31,39 @@ type pool struct {
 	waiters []*waiter
 	params  map[string]string // ParameterStatus of the first server
 	closed  bool
+	retired bool // replaced by a reload: connections close on release
+	paused  bool // PAUSE or KILL: no new links until RESUME
+	filling bool // a background fill to the minimum runs (maintain.go)
+	// changed is closed and replaced whenever a connection is released
+	// or closed, for PAUSE to wait on.
+	changed chan struct{}
 
 	stats poolStats
+	prep  preparedState // prepared statements in transaction mode (prepared.go)
 }
 
 type poolStats struct {
 	xacts, queries, recv, sent, waitUs, xactUs atomic.Int64
+	// waits counts acquires; waitHist their wait time (waitBuckets).
+	waits    atomic.Int64
+	waitHist [len(waitBuckets) + 1]atomic.Int64
+	// reserveUsed counts connections opened from the reserve pool.
+	reserveUsed atomic.Int64
+}
+
+// waitBuckets are the upper bounds, in seconds, of the client wait-time
+// histogram.
+var waitBuckets = [...]float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120}
+
+func (st *poolStats) observeWait(d time.Duration) {
+	st.waits.Add(1)
+	st.waitUs.Add(d.Microseconds())
+	s := d.Seconds()
+	i := 0
+	for i < len(waitBuckets) && s > waitBuckets[i] {
+		i++
+	}
+	st.waitHist[i].Add(1)
 }
 
 type waiter struct {
@@ -56,21 +85,24 @@ var errPoolClosed = pgwire.Fatal(pgwire.CodeAdminShutdown, "pooler is shutting d
 func newPool(s *Server, key poolKey, db Database, mode Mode) *pool {
 	return &pool{
 		srv: s, dbName: key.database, db: db, user: key.user, mode: mode,
-		size: db.PoolSize, active: map[*serverConn]struct{}{},
+		size: db.PoolSize, minSize: db.MinPoolSize, reserve: db.ReservePoolSize,
+		active: map[*serverConn]struct{}{}, changed: make(chan struct{}),
 	}
 }
 
 // acquire returns a server connection linked to c, waiting up to the
-// query wait timeout.
+// query wait timeout. A client that waited the reserve pool timeout may
+// get a connection beyond the pool size, up to the reserve.
 func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 	start := time.Now()
-	defer func() { p.stats.waitUs.Add(time.Since(start).Microseconds()) }()
+	defer func() { p.stats.observeWait(time.Since(start)) }()
+	lv := p.srv.conf()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, errPoolClosed
 	}
-	for len(p.idle) > 0 {
+	for !p.paused && len(p.idle) > 0 {
 		n := len(p.idle)
 		sc := p.idle[n-1]
 		p.idle = p.idle[:n-1]
@@ -83,7 +115,7 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		p.release(sc, false)
 		p.mu.Lock()
 	}
-	if p.total < p.size {
+	if !p.paused && p.total < p.size {
 		p.total++
 		p.login++
 		p.mu.Unlock()
@@ -93,6 +125,7 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		p.login--
 		if err != nil {
 			p.total--
+			p.notifyLocked()
 			return nil, err
 		}
 		p.params0Locked(sc)
@@ -108,28 +141,61 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 
-	timer := time.NewTimer(p.srv.cfg.QueryWaitTimeout)
+	timer := time.NewTimer(lv.cfg.QueryWaitTimeout)
 	defer timer.Stop()
+	var reserveC <-chan time.Time
+	if p.reserveSize() > 0 {
+		rt := time.NewTimer(lv.cfg.ReservePoolTimeout)
+		defer rt.Stop()
+		reserveC = rt.C
+	}
 	var err error
-	select {
-	case a := <-w.ch:
-		return p.linked(a, c)
-	case <-timer.C:
-		err = errWaitTimeout
-	case <-ctx.Done():
-		err = ctx.Err()
+wait:
+	for {
+		select {
+		case a := <-w.ch:
+			return p.linked(a, c)
+		case <-reserveC:
+			reserveC = nil
+			p.mu.Lock()
+			if !p.paused && !p.closed && p.total < p.size+p.reserve && p.removeWaiterLocked(w) {
+				p.stats.reserveUsed.Add(1)
+				p.dialForLocked(w)
+			}
+			p.mu.Unlock()
+		case <-timer.C:
+			err = errWaitTimeout
+			p.srv.errs.add(errWaitTimeoutKind)
+			break wait
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		}
 	}
 	p.mu.Lock()
-	for i, x := range p.waiters {
-		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-			p.mu.Unlock()
-			return nil, err
-		}
+	if p.removeWaiterLocked(w) {
+		p.mu.Unlock()
+		return nil, err
 	}
 	p.mu.Unlock()
 	// A connection was handed to us while we gave up; take it anyway.
 	return p.linked(<-w.ch, c)
+}
+
+func (p *pool) reserveSize() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reserve
+}
+
+func (p *pool) removeWaiterLocked(w *waiter) bool {
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pool) linked(a acquired, c *client) (*serverConn, error) {
@@ -154,24 +220,40 @@ func (p *pool) params0Locked(sc *serverConn) {
 	}
 }
 
+// notifyLocked wakes whoever waits for a change (PAUSE).
+func (p *pool) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
 // release gives sc back. reusable says the connection is at a safe point
 // (ReadyForQuery idle, reset done where needed); otherwise it is closed.
+// A connection past its lifetime, marked by RECONNECT, of a retired pool,
+// or beyond the pool size (a reserve connection) with nobody waiting is
+// closed too.
 func (p *pool) release(sc *serverConn, reusable bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.notifyLocked()
 	delete(p.active, sc)
 	sc.owner = nil
 	sc.lastUsed = time.Now()
-	if lt := p.srv.cfg.ServerLifetime; lt > 0 && sc.lastUsed.Sub(sc.created) > lt {
+	if lt := p.srv.conf().cfg.ServerLifetime; lt > 0 && sc.lastUsed.Sub(sc.created) > lt {
+		reusable = false
+	}
+	if sc.closeNeeded {
+		reusable = false
+	}
+	if (p.retired || p.total > p.size) && (len(p.waiters) == 0 || p.paused) {
 		reusable = false
 	}
 	if !reusable || p.closed {
 		sc.close()
 		p.total--
-		p.dialForWaiterLocked()
+		p.serveWaitersLocked()
 		return
 	}
-	if len(p.waiters) > 0 {
+	if len(p.waiters) > 0 && !p.paused {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.active[sc] = struct{}{}
@@ -181,14 +263,36 @@ func (p *pool) release(sc *serverConn, reusable bool) {
 	p.idle = append(p.idle, sc)
 }
 
-// dialForWaiterLocked opens a connection for the first waiter when a slot
-// became free.
-func (p *pool) dialForWaiterLocked() {
-	if len(p.waiters) == 0 || p.total >= p.size || p.closed {
-		return
+// serveWaitersLocked hands idle connections to waiters and opens new
+// ones while the pool has room (after a release, a resize or RESUME).
+func (p *pool) serveWaitersLocked() {
+	for len(p.waiters) > 0 && !p.paused && !p.closed {
+		if n := len(p.idle); n > 0 {
+			sc := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			if !sc.alive() {
+				sc.close()
+				p.total--
+				continue
+			}
+			w := p.waiters[0]
+			p.waiters = p.waiters[1:]
+			p.active[sc] = struct{}{}
+			sc.lastUsed = time.Now()
+			w.ch <- acquired{sc: sc}
+			continue
+		}
+		if p.total >= p.size {
+			return
+		}
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.dialForLocked(w)
 	}
-	w := p.waiters[0]
-	p.waiters = p.waiters[1:]
+}
+
+// dialForLocked opens a connection for w in the background.
+func (p *pool) dialForLocked(w *waiter) {
 	p.total++
 	p.login++
 	go func() {
@@ -197,6 +301,7 @@ func (p *pool) dialForWaiterLocked() {
 		p.login--
 		if err != nil {
 			p.total--
+			p.notifyLocked()
 		} else {
 			p.params0Locked(sc)
 			p.active[sc] = struct{}{}
@@ -229,42 +334,34 @@ func (p *pool) startupParams(ctx context.Context) (map[string]string, error) {
 	return p.params, nil
 }
 
-// maintain keeps at least min connections open and closes nothing else;
-// it runs from the server's maintenance loop.
-func (p *pool) maintain(ctx context.Context, min int) {
-	p.mu.Lock()
-	need := min - p.total
-	if p.closed || need <= 0 || p.params == nil {
-		p.mu.Unlock()
-		return
-	}
-	p.total += need
-	p.login += need
-	p.mu.Unlock()
-	for range need {
-		sc, err := p.dialServer(ctx)
-		p.mu.Lock()
-		p.login--
-		if err != nil {
-			p.total--
-			p.mu.Unlock()
-			p.srv.log.Warn("pool: open minimum connection", logKeyDatabase, p.dbName, logKeyUser, p.user, logKeyError, err)
-			continue
-		}
-		p.mu.Unlock()
-		p.release(sc, true)
-	}
-}
-
-// closeIdle closes connections idle since before cutoff, keeping at
-// least keep connections in the pool.
-func (p *pool) closeIdle(cutoff time.Time, keep int) {
+// resize applies a reloaded database entry of the same target and mode.
+func (p *pool) resize(db Database) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.size, p.minSize, p.reserve = db.PoolSize, db.MinPoolSize, db.ReservePoolSize
+	p.db.Password = db.Password
+	// Extra idle connections beyond a smaller size close now; busy ones
+	// when they are released.
+	for p.total > p.size && len(p.idle) > 0 {
+		p.idle[0].close()
+		p.idle = p.idle[1:]
+		p.total--
+	}
+	p.serveWaitersLocked()
+	p.notifyLocked()
+}
+
+// closeIdleLocked closes every idle connection.
+func (p *pool) closeIdleLocked() {
+	p.dropIdleLocked(func(*serverConn) bool { return true })
+}
+
+// dropIdleLocked closes the idle connections for which drop says so,
+// oldest first, and keeps the others in order.
+func (p *pool) dropIdleLocked(drop func(*serverConn) bool) {
 	kept := p.idle[:0]
 	for i, sc := range p.idle {
-		// idle is oldest first (acquire takes the newest).
-		if p.total > keep && sc.lastUsed.Before(cutoff) {
+		if drop(sc) {
 			sc.close()
 			p.total--
 			continue
@@ -275,69 +372,33 @@ func (p *pool) closeIdle(cutoff time.Time, keep int) {
 	p.idle = kept
 }
 
+// retire marks a pool replaced by a reload: idle connections close now,
+// busy ones when released; waiters are still served.
+func (p *pool) retire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retired = true
+	p.closeIdleLocked()
+	p.notifyLocked()
+}
+
+// drained reports whether a retired pool holds nothing any more.
+func (p *pool) drained() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total == 0 && len(p.waiters) == 0
+}
+
 // close closes idle connections and fails waiters; active connections
 // close when their clients release them.
 func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for _, sc := range p.idle {
-		sc.close()
-		p.total--
-	}
-	p.idle = nil
+	p.closeIdleLocked()
 	for _, w := range p.waiters {
 		w.ch <- acquired{err: errPoolClosed}
 	}
 	p.waiters = nil
-}
-
-// poolSnapshot is what the admin console shows of a pool.
-type poolSnapshot struct {
-	database, user        string
-	mode                  Mode
-	size                  int
-	clActive, clWaiting   int
-	svActive, svIdle      int
-	svLogin               int
-	maxWait               time.Duration
-	servers               []serverSnapshot
-	xacts, queries        int64
-	recv, sent            int64
-	waitUs, xactUs        int64
-	host                  string
-	port                  int
-	serverDB, forcedLogin string
-}
-
-type serverSnapshot struct {
-	id                int64
-	state             string
-	pid               uint32
-	addr              string
-	created, lastUsed time.Time
-	owner             *client
-}
-
-func (p *pool) snapshot(now time.Time) poolSnapshot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := poolSnapshot{
-		database: p.dbName, user: p.user, mode: p.mode, size: p.size,
-		svActive: len(p.active), svIdle: len(p.idle), svLogin: p.login, clWaiting: len(p.waiters),
-		xacts: p.stats.xacts.Load(), queries: p.stats.queries.Load(),
-		recv: p.stats.recv.Load(), sent: p.stats.sent.Load(),
-		waitUs: p.stats.waitUs.Load(), xactUs: p.stats.xactUs.Load(),
-		host: p.db.Host, port: p.db.Port, serverDB: p.db.DBName, forcedLogin: p.db.User,
-	}
-	if len(p.waiters) > 0 {
-		s.maxWait = now.Sub(p.waiters[0].since)
-	}
-	for sc := range p.active {
-		s.servers = append(s.servers, serverSnapshot{sc.id, "active", sc.pid, sc.addr, sc.created, sc.lastUsed, sc.owner})
-	}
-	for _, sc := range p.idle {
-		s.servers = append(s.servers, serverSnapshot{sc.id, "idle", sc.pid, sc.addr, sc.created, sc.lastUsed, nil})
-	}
-	return s
+	p.notifyLocked()
 }

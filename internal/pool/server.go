@@ -11,22 +11,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"holdfast/internal/pgwire"
 )
-
-// maintainInterval is how often pools are topped up to MinPoolSize and
-// idle connections are closed.
-const maintainInterval = time.Second
 
 // Server is the pooler: a listener and its pools.
 type Server struct {
+	// cfg is the config at start: what only a restart changes (listener,
+	// TLS, login timeout, message size, reset query). dyn holds the rest,
+	// swapped by Update (live.go).
 	cfg     Config
+	dyn     atomic.Pointer[live]
 	log     *slog.Logger
-	secrets map[string]*secret
-	admins  map[string]bool
 	key     []byte // per-process key for dummy SCRAM verifiers
 	started time.Time
+	errs    errorCounts
+	authq   authQueries
 
 	ln      net.Listener
 	ctx     context.Context
@@ -38,8 +36,10 @@ type Server struct {
 
 	mu      sync.Mutex
 	pools   map[poolKey]*pool
+	retired []*pool // pools replaced by a reload, until their clients leave
 	clients map[*client]struct{}
 	cancels map[cancelKey]*client
+	paused  map[string]bool // databases paused or killed by the admin console
 }
 
 type cancelKey struct {
@@ -58,23 +58,18 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: log,
-		secrets: map[string]*secret{}, admins: map[string]bool{},
 		key:   make([]byte, 32),
 		pools: map[poolKey]*pool{}, clients: map[*client]struct{}{}, cancels: map[cancelKey]*client{},
+		paused: map[string]bool{},
 	}
 	if _, err := rand.Read(s.key); err != nil {
 		return nil, fmt.Errorf("pooler key: %w", err)
 	}
-	for _, u := range cfg.Users {
-		sec, err := parseSecret(u.Name, u.Password)
-		if err != nil {
-			return nil, fmt.Errorf("pooler.users %q: %w", u.Name, err)
-		}
-		s.secrets[u.Name] = sec
+	lv, err := newLive(cfg)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range cfg.AdminUsers {
-		s.admins[a] = true
-	}
+	s.dyn.Store(lv)
 	return s, nil
 }
 
@@ -123,6 +118,7 @@ func (s *Server) Close() error {
 		for _, p := range pools {
 			p.close()
 		}
+		s.authq.close()
 	})
 	s.wg.Wait()
 	return nil
@@ -145,71 +141,6 @@ func (s *Server) acceptLoop() {
 			s.serve(conn)
 		}()
 	}
-}
-
-func (s *Server) maintainLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(maintainInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		pools := make([]*pool, 0, len(s.pools))
-		for _, p := range s.pools {
-			pools = append(pools, p)
-		}
-		s.mu.Unlock()
-		now := time.Now()
-		for _, p := range pools {
-			keep := min(s.cfg.MinPoolSize, p.size)
-			if s.cfg.ServerIdleTimeout > 0 {
-				p.closeIdle(now.Add(-s.cfg.ServerIdleTimeout), keep)
-			}
-			p.maintain(s.ctx, keep)
-		}
-	}
-}
-
-// poolFor returns the pool of (database, user), creating it.
-func (s *Server) poolFor(database, user string) (*pool, error) {
-	db, ok := s.cfg.Databases[database]
-	if !ok {
-		return nil, pgwire.Fatal(pgwire.CodeInvalidCatalogName, "database %q does not exist in the pooler's configuration", database)
-	}
-	key := poolKey{database, user}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.pools[key]; p != nil {
-		return p, nil
-	}
-	mode := db.PoolMode
-	for _, u := range s.cfg.Users {
-		if u.Name == user && u.PoolMode != "" {
-			mode = u.PoolMode
-		}
-	}
-	p := newPool(s, key, db, mode)
-	s.pools[key] = p
-	return p, nil
-}
-
-// serverLogin picks the credentials for server connections.
-func (s *Server) serverLogin(dbName string, db Database, user string) (string, string, error) {
-	if s.cfg.Credentials != nil {
-		return s.cfg.Credentials.ServerLogin(dbName, user)
-	}
-	if db.User != "" {
-		return db.User, db.Password, nil
-	}
-	if sec := s.secrets[user]; sec != nil && sec.plain != "" {
-		return user, sec.plain, nil
-	}
-	return "", "", pgwire.Fatal(pgwire.CodeInvalidAuthSpec,
-		"no server login for user %q on database %q", user, dbName)
 }
 
 // register gives c a fake BackendKeyData and makes it cancellable.
