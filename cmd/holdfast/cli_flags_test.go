@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,9 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"holdfast/internal/config"
-	"holdfast/internal/daemon"
 )
 
 // startFlagDaemon runs a daemon whose production flag environment is
@@ -57,26 +52,10 @@ flag_environments:
   - name: production
     monitors: [guard]
 `, filepath.Join(dir, "data"), up.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	d := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { d.Shutdown(context.Background()) })
-	tok, err := os.ReadFile(d.TokenFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + d.AdminAddr()
+	url, tok := startDaemonWith(t, cfgPath, cfgText)
 	return func(stdin string, args ...string) (string, string, int) {
 		t.Helper()
-		return run(t, stdin, append([]string{"--admin", url, "--token", strings.TrimSpace(string(tok))}, args...)...)
+		return run(t, stdin, append([]string{"--admin", url, "--token", tok}, args...)...)
 	}, dir
 }
 

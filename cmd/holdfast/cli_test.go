@@ -142,6 +142,14 @@ alarms:
     threshold: 0.5
     treat_missing_data: ignore
 `, filepath.Join(dir, "data"), up.URL)
+	return startDaemonWith(t, cfgPath, cfgText)
+}
+
+// startDaemonWith writes cfgText to cfgPath, starts a daemon in-process
+// with it (stopped at the end of the test) and returns its admin API URL
+// and token.
+func startDaemonWith(t *testing.T, cfgPath, cfgText string) (adminURL, token string) {
+	t.Helper()
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
