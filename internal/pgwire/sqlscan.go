@@ -151,31 +151,13 @@ func ident(s string, i int) (string, int, bool) {
 // the first semicolon outside quotes and comments, and then allows only
 // semicolons, spaces and comments.
 func rest(s string, i int) bool {
+	i = statementEnd(s, i)
 	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ';':
-			for i < len(s) {
-				i = skipSpace(s, i)
-				if i < len(s) && s[i] != ';' {
-					return false
-				}
-				if i < len(s) {
-					i++
-				}
-			}
-			return true
-		case c == '\'' || c == '"':
-			i = skipQuoted(s, i, c)
-		case c == '$':
-			i = skipDollar(s, i)
-		case c == '-' || c == '/':
-			j := skipSpace(s, i)
-			if j == i {
-				j++
-			}
-			i = j
-		default:
+		i = skipSpace(s, i)
+		if i < len(s) && s[i] != ';' {
+			return false
+		}
+		if i < len(s) {
 			i++
 		}
 	}
