@@ -5,9 +5,10 @@
 #   direct      pgbench -> PostgreSQL
 #   pgbouncer   pgbench -> PgBouncer (Debian's package, transaction mode, pool 10) -> PostgreSQL
 #   holdfast    pgbench -> holdfast serve (pooler section, transaction mode, pool 10) -> PostgreSQL
-# Several rounds per cell; prints the median TPS and average latency and
-# holdfast's ratio to PgBouncer. A mode a pooler cannot serve (PgBouncer
-# 1.18 and -M prepared) prints the error instead.
+# Several rounds, the targets taking turns in each; prints the median TPS,
+# average latency and pooler CPU time per transaction, and holdfast's
+# ratio to PgBouncer. A mode a pooler cannot serve (PgBouncer 1.18 and
+# -M prepared) prints the error instead.
 #
 #   bash bench/pooler.sh                       # 10 s per run, 3 rounds
 #   DURATION=20 ROUNDS=5 CLIENTS=100 bash bench/pooler.sh
@@ -111,6 +112,7 @@ chmod 644 "$work/userlist.txt" "$work/pgbouncer.ini"
 pgb_user=()
 if [ "$(id -u)" = 0 ]; then pgb_user=(-u postgres); fi
 "$PGBOUNCER" "${pgb_user[@]}" "$work/pgbouncer.ini" >"$work/pgbouncer.out" 2>&1 & pids+=($!)
+PGB_PID=$!
 wait_port "$PGBPORT"
 
 # holdfast serve with a pooler section, transaction mode, the same pool size.
@@ -144,47 +146,70 @@ pooler:
   max_client_conn: 1000
 EOF
 "$work/holdfast" serve --config "$work/holdfast.yaml" >"$work/holdfast.log" 2>&1 & pids+=($!)
+HF_PID=$!
 wait_port "$HFPORT"
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print ""} else if (NR%2) {print a[(NR+1)/2]} else {printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}}'; }
 
-# run TARGET PORT MODE -> "tps latency" medians, or "ERR message"
-run() {
-  local port=$2 mode=$3 tps=() lat=() out err=""
-  for _ in $(seq 1 "$ROUNDS"); do
-    if out=$(pgbench -h 127.0.0.1 -p "$port" -n -S -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -M "$mode" bench 2>&1) \
-       && grep -q '^tps' <<<"$out"; then
-      tps+=("$(awk '/^tps/ {print $3; exit}' <<<"$out")")
-      lat+=("$(awk '/^latency average/ {print $4; exit}' <<<"$out")")
-    else
-      err=$(grep -m1 -iE 'error|fatal|aborted' <<<"$out" | sed 's/^pgbench: //' | cut -c1-150)
-      echo "ERR ${err:-pgbench failed}"
-      return
+# cputicks PID -> user+system clock ticks the process has used so far
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# once PORT MODE PID -> "tps latency cpu" of one pgbench run, or "ERR message";
+# cpu is the pooler's CPU time per transaction in microseconds (0 without PID)
+once() {
+  local port=$1 mode=$2 pid=$3 out err t0=0 n cpu=0
+  [ -z "$pid" ] || t0=$(cputicks "$pid")
+  if out=$(pgbench -h 127.0.0.1 -p "$port" -n -S -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -M "$mode" bench 2>&1) \
+     && grep -q '^tps' <<<"$out"; then
+    if [ -n "$pid" ]; then
+      n=$(awk -F': ' '/^number of transactions actually processed/ {print $2; exit}' <<<"$out" | cut -d/ -f1)
+      cpu=$(awk -v a="$t0" -v b="$(cputicks "$pid")" -v n="$n" -v u="$TICK_US" 'BEGIN {printf "%.1f\n", (b-a)*u/n}')
     fi
-  done
-  echo "$(printf '%s\n' "${tps[@]}" | median) $(printf '%s\n' "${lat[@]}" | median)"
+    echo "$(awk '/^tps/ {print $3; exit}' <<<"$out") $(awk '/^latency average/ {print $4; exit}' <<<"$out") $cpu"
+  else
+    err=$(grep -m1 -iE 'error|fatal|aborted' <<<"$out" | sed 's/^pgbench: //' | cut -c1-150)
+    echo "ERR ${err:-pgbench failed}"
+  fi
 }
 
+# The targets take turns within each round, so a machine that speeds up
+# or slows down during the run weighs on all of them alike; the ratio is
+# the median of each round's holdfast / PgBouncer.
 echo "pgbench -S, $CLIENTS clients, $THREADS threads, pool $POOL, ${DURATION}s x $ROUNDS rounds (median), scale $SCALE, $(nproc) cores"
-printf '%-9s %-10s %12s %12s   %s\n' mode target tps "latency ms" note
+printf '%-9s %-10s %12s %12s %12s   %s\n' mode target tps "latency ms" "cpu us/txn" note
 for mode in $MODES; do
-  declare -A tp=()
-  for target in direct pgbouncer holdfast; do
-    case $target in direct) port=$PGPORT ;; pgbouncer) port=$PGBPORT ;; holdfast) port=$HFPORT ;; esac
-    res=$(run "$target" "$port" "$mode")
-    if [[ $res == ERR* ]]; then
-      printf '%-9s %-10s %12s %12s   %s\n' "$mode" "$target" "-" "-" "${res#ERR }"
-    else
-      read -r t l <<<"$res"
-      tp[$target]=$t
-      printf '%-9s %-10s %12.0f %12.3f\n' "$mode" "$target" "$t" "$l"
-    fi
+  declare -A err=()
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in direct pgbouncer holdfast; do
+      [ -z "${err[$target]:-}" ] || continue
+      case $target in
+        direct) port=$PGPORT pid="" ;;
+        pgbouncer) port=$PGBPORT pid=$PGB_PID ;;
+        holdfast) port=$HFPORT pid=$HF_PID ;;
+      esac
+      res=$(once "$port" "$mode" "$pid")
+      if [[ $res == ERR* ]]; then err[$target]=${res#ERR }; continue; fi
+      echo "$res" >> "$work/res-$mode-$target"
+      echo "$round ${res%% *}" >> "$work/tps-$mode-$target"
+    done
   done
-  if [ -n "${tp[holdfast]:-}" ] && [ -n "${tp[pgbouncer]:-}" ]; then
-    printf '%-9s holdfast / pgbouncer: %.2fx\n' "$mode" "$(awk -v a="${tp[holdfast]}" -v b="${tp[pgbouncer]}" 'BEGIN {print a/b}')"
+  for target in direct pgbouncer holdfast; do
+    if [ -n "${err[$target]:-}" ]; then
+      printf '%-9s %-10s %12s %12s %12s   %s\n' "$mode" "$target" "-" "-" "-" "${err[$target]}"
+      continue
+    fi
+    f=$work/res-$mode-$target
+    t=$(awk '{print $1}' "$f" | median) l=$(awk '{print $2}' "$f" | median) c=$(awk '{print $3}' "$f" | median)
+    [ "$target" != direct ] || c=-
+    printf '%-9s %-10s %12.0f %12.3f %12s\n' "$mode" "$target" "$t" "$l" "$c"
+    [ "$target" != holdfast ] || echo "$t" > "$work/hf-$mode"
+  done
+  if [ -z "${err[holdfast]:-}" ] && [ -z "${err[pgbouncer]:-}" ]; then
+    ratios=$(join "$work/tps-$mode-holdfast" "$work/tps-$mode-pgbouncer" | awk '{printf "%.3f\n", $2/$3}')
+    printf '%-9s holdfast / pgbouncer: %.2fx (rounds: %s)\n' "$mode" "$(median <<<"$ratios")" "$(tr '\n' ' ' <<<"$ratios" | sed 's/ $//')"
   fi
-  if [ -n "${tp[holdfast]:-}" ]; then echo "${tp[holdfast]}" > "$work/hf-$mode"; fi
-  unset tp
+  unset err
 done
 if [ -f "$work/hf-prepared" ] && [ -f "$work/hf-extended" ]; then
   printf 'holdfast prepared / holdfast extended: %.2fx\n' "$(awk -v a="$(cat "$work/hf-prepared")" -v b="$(cat "$work/hf-extended")" 'BEGIN {print a/b}')"

@@ -147,7 +147,7 @@ func (s *Server) Pause(ctx context.Context, db string) error {
 		for {
 			p.mu.Lock()
 			busy := len(p.active) + p.login
-			ch := p.changed
+			ch := p.changedLocked()
 			if busy == 0 {
 				p.closeIdleLocked()
 				p.mu.Unlock()

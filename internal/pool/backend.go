@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"holdfast/internal/pgwire"
+	"holdfast/internal/rawconn"
 )
 
 // serverConn is one authenticated connection to PostgreSQL, driven as
@@ -83,10 +84,11 @@ func (p *pool) dialServer(ctx context.Context) (*serverConn, error) {
 		return nil, fmt.Errorf("hijack server connection: %w", err)
 	}
 	now := time.Now()
+	conn := rawconn.Wrap(hj.Conn)
 	return &serverConn{
 		id:       serverIDs.Add(1),
-		conn:     hj.Conn,
-		r:        pgwire.NewReader(hj.Conn, 1<<30),
+		conn:     conn,
+		r:        pgwire.NewReader(conn, 1<<30),
 		addr:     net.JoinHostPort(p.db.Host, strconv.Itoa(p.db.Port)),
 		pid:      hj.PID,
 		secret:   hj.SecretKey,

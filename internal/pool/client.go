@@ -45,6 +45,8 @@ type client struct {
 	// outstanding; lastReady when the last ReadyForQuery came (timeouts).
 	reqStart, lastReady time.Time
 	pumpDone            chan struct{}
+	pumpOut             []byte     // the pumps' output buffer, passed from one to the next
+	ws                  *waitState // for pool.acquire, used by the client goroutine only
 
 	// Reply queue and prepared statements (prepared.go, replies.go),
 	// guarded by mu.

@@ -137,11 +137,16 @@ func (c *client) unlinkLocked() {
 // pump forwards the server's replies to the client until the link ends,
 // following the reply queue (replies.go).
 func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
-	defer close(done)
 	if prev != nil {
 		<-prev
 	}
-	var out []byte
+	out := c.pumpOut[:0]
+	defer func() {
+		if cap(out) <= flushAt*2 {
+			c.pumpOut = out[:0] // read by the next pump after done
+		}
+		close(done)
+	}()
 	clientOK := true
 	flush := func() {
 		if len(out) > 0 && clientOK {

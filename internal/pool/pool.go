@@ -35,8 +35,10 @@ type pool struct {
 	paused  bool // PAUSE or KILL: no new links until RESUME
 	filling bool // a background fill to the minimum runs (maintain.go)
 	// changed is closed and replaced whenever a connection is released
-	// or closed, for PAUSE to wait on.
+	// or closed, for PAUSE to wait on; only while watched, so that the
+	// hot path does not allocate a channel per transaction.
 	changed chan struct{}
+	watched bool
 
 	stats poolStats
 	prep  preparedState // prepared statements in transaction mode (prepared.go)
@@ -69,6 +71,22 @@ func (st *poolStats) observeWait(d time.Duration) {
 type waiter struct {
 	ch    chan acquired
 	since time.Time
+}
+
+// waitState is what a client needs to wait for a connection, kept
+// across waits so that a wait does not allocate.
+type waitState struct {
+	w              waiter
+	timer, reserve *time.Timer
+}
+
+func newWaitState() *waitState {
+	ws := &waitState{w: waiter{ch: make(chan acquired, 1)}}
+	ws.timer = time.NewTimer(time.Hour)
+	ws.timer.Stop()
+	ws.reserve = time.NewTimer(time.Hour)
+	ws.reserve.Stop()
+	return ws
 }
 
 type acquired struct {
@@ -137,17 +155,32 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		p.linkLocked(sc, c)
 		return sc, nil
 	}
-	w := &waiter{ch: make(chan acquired, 1), since: start}
+	// A client reuses its waiter and timers: every return below leaves
+	// the channel empty (a hand-off is always received) and the timers
+	// stopped.
+	var ws *waitState
+	if c != nil {
+		if c.ws == nil {
+			c.ws = newWaitState()
+		}
+		ws = c.ws
+	} else {
+		ws = newWaitState()
+	}
+	w := &ws.w
+	w.since = start
 	p.waiters = append(p.waiters, w)
+	reserve := p.reserve > 0
 	p.mu.Unlock()
 
-	timer := time.NewTimer(lv.cfg.QueryWaitTimeout)
+	timer := ws.timer
+	timer.Reset(lv.cfg.QueryWaitTimeout)
 	defer timer.Stop()
 	var reserveC <-chan time.Time
-	if p.reserveSize() > 0 {
-		rt := time.NewTimer(lv.cfg.ReservePoolTimeout)
-		defer rt.Stop()
-		reserveC = rt.C
+	if reserve {
+		ws.reserve.Reset(lv.cfg.ReservePoolTimeout)
+		defer ws.reserve.Stop()
+		reserveC = ws.reserve.C
 	}
 	var err error
 wait:
@@ -180,12 +213,6 @@ wait:
 	p.mu.Unlock()
 	// A connection was handed to us while we gave up; take it anyway.
 	return p.linked(<-w.ch, c)
-}
-
-func (p *pool) reserveSize() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reserve
 }
 
 func (p *pool) removeWaiterLocked(w *waiter) bool {
@@ -222,8 +249,18 @@ func (p *pool) params0Locked(sc *serverConn) {
 
 // notifyLocked wakes whoever waits for a change (PAUSE).
 func (p *pool) notifyLocked() {
+	if !p.watched {
+		return
+	}
 	close(p.changed)
 	p.changed = make(chan struct{})
+	p.watched = false
+}
+
+// changedLocked returns a channel closed at the next change.
+func (p *pool) changedLocked() <-chan struct{} {
+	p.watched = true
+	return p.changed
 }
 
 // release gives sc back. reusable says the connection is at a safe point

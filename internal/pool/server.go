@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"holdfast/internal/rawconn"
+
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -138,7 +140,7 @@ func (s *Server) acceptLoop() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serve(conn)
+			s.serve(rawconn.Wrap(conn))
 		}()
 	}
 }
