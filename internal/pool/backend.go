@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -151,20 +150,6 @@ func (s *serverConn) cancel(timeout time.Duration) error {
 		return fmt.Errorf("send cancel: %w", err)
 	}
 	return nil
-}
-
-// alive reports whether an idle connection is still usable: the server
-// has sent nothing (an idle server only speaks to say goodbye, e.g. FATAL
-// 57P01 after pg_terminate_backend) and has not closed it. It costs one
-// non-blocking read.
-func (s *serverConn) alive() bool {
-	if s.r.Buffered() > 0 {
-		return false
-	}
-	_ = s.conn.SetReadDeadline(time.Now())
-	_, err := s.r.Peek(1)
-	_ = s.conn.SetReadDeadline(time.Time{})
-	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func (s *serverConn) close() { _ = s.conn.Close() }

@@ -220,3 +220,39 @@ func TestNoAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per write+read, want 0", allocs)
 	}
 }
+
+func TestQuiet(t *testing.T) {
+	a, b := pair(t)
+	if !b.(*Conn).Quiet() {
+		t.Fatal("Quiet = false on a connection nobody wrote to")
+	}
+	if _, err := a.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.(*Conn).Quiet() {
+		if time.Now().After(deadline) {
+			t.Fatal("Quiet stays true after the peer wrote")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The peeked byte is still there to read.
+	buf := make([]byte, 4)
+	if n, err := b.Read(buf); err != nil || string(buf[:n]) != "x" {
+		t.Fatalf("Read after Quiet = %q, %v", buf[:n], err)
+	}
+	if !b.(*Conn).Quiet() {
+		t.Fatal("Quiet = false once the data was read")
+	}
+	a.Close()
+	for b.(*Conn).Quiet() {
+		if time.Now().After(deadline) {
+			t.Fatal("Quiet stays true after the peer closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Close()
+	if b.(*Conn).Quiet() {
+		t.Fatal("Quiet = true on a closed connection")
+	}
+}
