@@ -96,11 +96,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rbuf = nil
 	c.rmu.Unlock()
-	if err == nil && errno != 0 {
-		err = errno
-	}
-	if err != nil {
-		return 0, c.opError("read", err)
+	if err = c.opError("read", err, errno); err != nil {
+		return 0, err
 	}
 	if n == 0 {
 		return 0, io.EOF
@@ -163,13 +160,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	done, errno := c.wdone, c.werrno
 	c.wbuf = nil
 	c.wmu.Unlock()
-	if err == nil && errno != 0 {
-		err = errno
-	}
-	if err != nil {
-		return done, c.opError("write", err)
-	}
-	return done, nil
+	return done, c.opError("write", err, errno)
 }
 
 func (c *Conn) doWrite(fd uintptr) bool {
@@ -190,7 +181,16 @@ func (c *Conn) doWrite(fd uintptr) bool {
 	return true
 }
 
-func (c *Conn) opError(op string, err error) error {
+// opError is nil when the operation succeeded, else its error as a
+// *net.OpError: err from the poller (deadline, closed) or errno from the
+// system call.
+func (c *Conn) opError(op string, err error, errno syscall.Errno) error {
+	if err == nil {
+		if errno == 0 {
+			return nil
+		}
+		err = errno
+	}
 	if ne, ok := err.(*net.OpError); ok { // "raw-read" from the poller: deadline, closed
 		err = ne.Err
 	}
