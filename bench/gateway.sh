@@ -5,7 +5,9 @@
 #   nginx       wrk -> nginx reverse proxy -> upstream
 #   caddy       wrk -> caddy reverse_proxy  -> upstream
 #   holdfast    wrk -> holdfast serve (kill switch + telemetry + access log on) -> upstream
-# Prints requests/s and p99 for each and holdfast's ratios to nginx and Caddy.
+# Prints requests/s and p99 for each (best round), each proxy's CPU time
+# per request (median of rounds; nginx with its workers) and holdfast's
+# ratios to nginx and Caddy.
 #
 #   bash bench/gateway.sh                # 10 s per run, 64 connections, 2 wrk threads
 #   DURATION=20s CONNS=128 ROUNDS=3 bash bench/gateway.sh
@@ -81,6 +83,7 @@ nginx_conf proxy "log_format main '\$remote_addr [\$time_local] \"\$request\" \$
   upstream up { server 127.0.0.1:$UP; keepalive 128; }
   server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
 "$NGINX" -c "$work/proxy/nginx.conf" -e "$work/proxy/error.log" & pids+=($!)
+NGX_PID=$!
 
 # Caddy as a plain reverse proxy.
 cat > "$work/Caddyfile" <<EOF
@@ -93,6 +96,7 @@ http://127.0.0.1:$CAD {
 }
 EOF
 HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 & pids+=($!)
+CAD_PID=$!
 
 # holdfast with a kill switch, telemetry and its JSON access log on.
 mkdir -p "$work/hf"
@@ -120,40 +124,61 @@ routes:
       upstream: mock
 EOF
 "$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >"$work/hf/out.log" 2>&1 & pids+=($!)
+HF_PID=$!
 
 for p in $UP $NGX $CAD $HF; do wait_port "$p"; done
 curl -fsS "http://127.0.0.1:$HF/" >/dev/null
 
-# run NAME PORT -> "rps p99_ms"
+# cputicks PID -> user+system clock ticks used so far by PID and its
+# children (nginx's workers)
+cputicks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# run NAME PORT [PID] -> "rps p99_ms cpu_us_per_request" (cpu 0 without PID)
 run() {
-  local out rps p99
+  local out rps p99 t0=0 n cpu=0
+  [ -z "${3:-}" ] || t0=$(cputicks "$3")
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/orders" 2>&1)
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered non-2xx:" >&2; echo "$out" >&2; exit 1; fi
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; printf "%.2f", v}' <<<"$out")
-  echo "$rps $p99"
+  if [ -n "${3:-}" ]; then
+    n=$(awk '/requests in/ {print $1; exit}' <<<"$out")
+    cpu=$(awk -v a="$t0" -v b="$(cputicks "$3")" -v n="$n" -v u="$TICK_US" 'BEGIN {printf "%.1f", (b-a)*u/n}')
+  fi
+  echo "$rps $p99 $cpu"
 }
 
-declare -A best_rps best_p99
+declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
 targets=(direct:$UP nginx:$NGX caddy:$CAD holdfast:$HF)
 for t in "${targets[@]}"; do run "${t%%:*}" "${t##*:}" >/dev/null; done # warm-up, discarded
 for r in $(seq 1 "$ROUNDS"); do
   for t in "${targets[@]}"; do
     name=${t%%:*}; port=${t##*:}
-    read -r rps p99 < <(run "$name" "$port")
-    echo "round $r: $name $rps req/s p99 ${p99} ms" >&2
+    read -r rps p99 cpu < <(run "$name" "$port" "${pid_of[$name]:-}")
+    echo "round $r: $name $rps req/s p99 ${p99} ms cpu ${cpu} us/request" >&2
+    cpus[$name]="${cpus[$name]:-} $cpu"
     if [ -z "${best_rps[$name]:-}" ] || awk "BEGIN{exit !($rps > ${best_rps[$name]})}"; then
       best_rps[$name]=$rps; best_p99[$name]=$p99
     fi
   done
 done
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) {print a[(NR+1)/2]} else {printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}}'; }
 
 echo
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, best of $ROUNDS round(s), $(nproc) cores, all on 127.0.0.1"
-printf '%-10s %12s %10s\n' target "req/s" "p99 ms"
+printf '%-10s %12s %10s %16s\n' target "req/s" "p99 ms" "cpu us/request"
 for t in "${targets[@]}"; do
   name=${t%%:*}
-  printf '%-10s %12s %10s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}"
+  cpu=-
+  [ -z "${pid_of[$name]:-}" ] || cpu=$(median <<<"${cpus[$name]}")
+  printf '%-10s %12s %10s %16s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}" "$cpu"
 done
 awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v c="${best_rps[caddy]}" \
   'BEGIN { printf "holdfast/nginx throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/c }'
