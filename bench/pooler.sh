@@ -206,7 +206,8 @@ for mode in $MODES; do
     [ "$target" != holdfast ] || echo "$t" > "$work/hf-$mode"
   done
   if [ -z "${err[holdfast]:-}" ] && [ -z "${err[pgbouncer]:-}" ]; then
-    ratios=$(join "$work/tps-$mode-holdfast" "$work/tps-$mode-pgbouncer" | awk '{printf "%.3f\n", $2/$3}')
+    ratios=$(awk 'NR==FNR {pgb[$1]=$2; next} ($1 in pgb) {printf "%.3f\n", $2/pgb[$1]}' \
+      "$work/tps-$mode-pgbouncer" "$work/tps-$mode-holdfast")
     printf '%-9s holdfast / pgbouncer: %.2fx (rounds: %s)\n' "$mode" "$(median <<<"$ratios")" "$(tr '\n' ' ' <<<"$ratios" | sed 's/ $//')"
   fi
   unset err
