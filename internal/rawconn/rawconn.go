@@ -40,8 +40,7 @@ type Conn struct {
 	rerrno syscall.Errno
 	readFn func(uintptr) bool
 
-	pn     int // Quiet's answer
-	peekFn func(uintptr) bool
+	peekFn func(uintptr) bool // Quiet's; its answer is in rerrno
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -76,8 +75,7 @@ func Wrap(c net.Conn) net.Conn {
 // Unwrap returns the wrapped connection.
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
 
-// CloseWrite shuts down the writing side, as *net.TCPConn does (net/http
-// uses it to close a connection gracefully).
+// CloseWrite shuts down the writing side, as *net.TCPConn does.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
@@ -129,7 +127,7 @@ func (c *Conn) doRead(fd uintptr) bool {
 func (c *Conn) Quiet() bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	c.pn, c.rerrno = 0, 0
+	c.rerrno = 0
 	if err := c.rc.Read(c.peekFn); err != nil {
 		return false
 	}
@@ -139,13 +137,13 @@ func (c *Conn) Quiet() bool {
 func (c *Conn) doPeek(fd uintptr) bool {
 	var b [1]byte
 	for {
-		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		if e == syscall.EINTR {
 			continue
 		}
-		c.pn, c.rerrno = int(r), e
-		return true // never wait: the answer is now
+		c.rerrno = e // 0: data or end of stream; EAGAIN: quiet
+		return true  // never wait: the answer is now
 	}
 }
 
