@@ -118,14 +118,7 @@ func (r *RotatingFile) rotate() error {
 	if err := os.Rename(r.path, name(1)); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}
-	old := r.f
-	if err := r.open(); err != nil {
-		// Keep writing to the renamed file rather than losing lines.
-		r.f = old
-		return err
-	}
-	old.Close()
-	return nil
+	return r.reopenLocked()
 }
 
 // Reopen closes the file and opens PATH again: after an external tool renamed
@@ -136,6 +129,12 @@ func (r *RotatingFile) Reopen() error {
 	if r.f == nil {
 		return ErrClosed
 	}
+	return r.reopenLocked()
+}
+
+// reopenLocked opens PATH anew and closes the previous file; if PATH cannot
+// be opened it keeps writing to the previous one rather than losing lines.
+func (r *RotatingFile) reopenLocked() error {
 	old := r.f
 	if err := r.open(); err != nil {
 		r.f = old
