@@ -65,7 +65,14 @@ type Listener struct {
 	TLS *TLS `yaml:"tls"`
 	// H2C allows cleartext HTTP/2 (prior knowledge) on a plain listener.
 	H2C bool `yaml:"h2c"`
+	// FastPath serves bodiless HTTP/1.1 requests on a plain listener with
+	// holdfast's lean HTTP/1.1 server (internal/h1) and everything else
+	// with net/http; nil means on. Off: net/http serves everything.
+	FastPath *bool `yaml:"fast_path"`
 }
+
+// FastPathOn reports whether the listener uses the HTTP/1.1 fast path.
+func (l Listener) FastPathOn() bool { return l.TLS == nil && (l.FastPath == nil || *l.FastPath) }
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {

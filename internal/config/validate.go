@@ -139,6 +139,9 @@ func (l *loader) validate(c *Config) {
 			if ln.H2C {
 				l.at(p+".h2c", "h2c is cleartext HTTP/2; a TLS listener negotiates HTTP/2 by itself, remove h2c")
 			}
+			if ln.FastPath != nil && *ln.FastPath {
+				l.at(p+".fast_path", "the HTTP/1.1 fast path serves plain listeners only; remove fast_path or tls")
+			}
 		}
 	}
 

@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"holdfast/internal/config"
+	"holdfast/internal/h1"
 )
 
-// listener is one gateway front door: a net.Listener and its http.Server.
+// listener is one gateway front door: a net.Listener and its http.Server,
+// behind the HTTP/1.1 fast path (fast) on a plain listener.
 type listener struct {
 	cfg  config.Listener
 	ln   net.Listener
 	srv  *http.Server
+	fast *h1.Server    // nil: srv serves the listener itself
 	cert *certReloader // nil for plain listeners
 	done chan struct{}
 }
@@ -57,13 +60,20 @@ func (d *Daemon) openListener(lc config.Listener, lim config.Limits) (*listener,
 		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	if lc.FastPathOn() {
+		l.fast = &h1.Server{Handler: d.handler, Fallback: l.srv, Log: d.log}
+	}
 	return l, nil
 }
 
 func (l *listener) serve(log *slog.Logger) {
 	go func() {
 		defer close(l.done)
-		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := l.srv.Serve
+		if l.fast != nil {
+			serve = l.fast.Serve
+		}
+		if err := serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("listener stopped", "listener", l.cfg.Name, "err", err)
 		}
 	}()
@@ -80,6 +90,13 @@ func (l *listener) scheme() string {
 
 // shutdown stops accepting and waits for in-flight requests.
 func (l *listener) shutdown(ctx context.Context) error {
+	if l.fast != nil {
+		err := l.fast.Shutdown(ctx)
+		if err != nil {
+			l.fast.Close()
+		}
+		return err
+	}
 	err := l.srv.Shutdown(ctx)
 	if err != nil {
 		l.srv.Close()
@@ -92,7 +109,8 @@ func (l *listener) shutdown(ctx context.Context) error {
 // kind of socket.
 func (l *listener) keeps(lc config.Listener) bool {
 	sameAddr := l.cfg.Listen == lc.Listen || l.addr() == lc.Listen
-	return sameAddr && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C
+	return sameAddr && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C &&
+		l.cfg.FastPathOn() == lc.FastPathOn()
 }
 
 // holds reports whether the listener is bound to addr.

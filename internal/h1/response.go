@@ -1,0 +1,339 @@
+package h1
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// chunkingAfter is how much body is held back, when the handler set no
+// Content-Length, before the response goes out chunked; a handler that
+// finishes within it gets a Content-Length (net/http does the same).
+const chunkingAfter = 2048
+
+// response is the http.ResponseWriter (and http.Flusher) of the fast path.
+// It is reused for every request on its connection.
+type response struct {
+	c   *conn
+	req *http.Request
+	hdr http.Header
+
+	status      int  // 0 until WriteHeader
+	headWritten bool // the status line and header are in c.bw
+	chunked     bool
+	noBody      bool  // HEAD, 1xx, 204, 304
+	cl          int64 // the declared Content-Length, -1 when none
+	written     int64 // body bytes accepted
+	held        []byte
+	closeAfter  bool
+	err         error
+}
+
+var (
+	errBodyNotAllowed = http.ErrBodyNotAllowed
+	errTooLong        = http.ErrContentLength
+)
+
+func (w *response) reset(req *http.Request) {
+	clear(w.hdr)
+	w.req = req
+	w.status, w.headWritten, w.chunked, w.noBody = 0, false, false, false
+	w.cl, w.written, w.held, w.err = -1, 0, w.held[:0], nil
+	w.closeAfter = req.Close || w.c.s.closing.Load()
+}
+
+func (w *response) Header() http.Header { return w.hdr }
+
+func (w *response) WriteHeader(code int) {
+	if w.status != 0 {
+		return // superfluous, as net/http (which also logs it)
+	}
+	if code < 100 || code > 999 {
+		panic("h1: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.informational(code)
+		return
+	}
+	w.status = code
+	w.noBody = w.req.Method == http.MethodHead || !bodyAllowed(code)
+	if v, ok := w.hdr["Content-Length"]; ok {
+		if len(v) == 1 {
+			if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+				w.cl = n
+			}
+		}
+		if w.cl < 0 {
+			delete(w.hdr, "Content-Length")
+		}
+	}
+	delete(w.hdr, "Transfer-Encoding")
+	if tokenIn(strings.Join(w.hdr["Connection"], ","), "close") {
+		w.closeAfter = true
+	}
+}
+
+// informational writes a 1xx response at once; the final one follows.
+func (w *response) informational(code int) {
+	b := w.c.bw
+	writeStatus(b, code)
+	for k, vs := range w.hdr {
+		for _, v := range vs {
+			writeField(b, k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	if err := b.Flush(); err != nil {
+		w.err = err
+	}
+}
+
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody && w.req.Method != http.MethodHead {
+		return 0, errBodyNotAllowed
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		return 0, errTooLong
+	}
+	if w.noBody { // HEAD: counted, not sent
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	if !w.headWritten {
+		if w.cl < 0 && len(w.held)+len(p) <= chunkingAfter {
+			w.held = append(w.held, p...)
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		if len(w.held) > 0 {
+			w.writeHead(false, w.held)
+		} else {
+			w.writeHead(false, p)
+		}
+		if len(w.held) > 0 {
+			w.body(w.held)
+			w.held = w.held[:0]
+		}
+	}
+	w.written += int64(len(p))
+	w.body(p)
+	if w.err != nil {
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+// body writes p as it goes on the wire: a chunk, or plain.
+func (w *response) body(p []byte) {
+	if len(p) == 0 || w.err != nil {
+		return
+	}
+	b := w.c.bw
+	if w.chunked {
+		b.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		b.WriteString("\r\n")
+		b.Write(p)
+		_, w.err = b.WriteString("\r\n")
+		return
+	}
+	_, w.err = b.Write(p)
+}
+
+// Flush sends what was written so far; a response without a
+// Content-Length goes out chunked from then on.
+func (w *response) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headWritten {
+		w.writeHead(false, w.held)
+		w.body(w.held)
+		w.held = w.held[:0]
+	}
+	if w.err == nil {
+		w.err = w.c.bw.Flush()
+	}
+}
+
+// FlushError is Flush that reports the error (http.ResponseController).
+func (w *response) FlushError() error {
+	w.Flush()
+	return w.err
+}
+
+// finish completes the response after the handler returned and reports
+// whether the connection can serve another request.
+func (w *response) finish() bool {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headWritten {
+		w.writeHead(true, w.held)
+		w.body(w.held)
+		w.held = w.held[:0]
+	}
+	if w.chunked && w.err == nil {
+		b := w.c.bw
+		b.WriteString("0\r\n")
+		w.writeTrailers()
+		_, w.err = b.WriteString("\r\n")
+	}
+	if w.err == nil {
+		w.err = w.c.bw.Flush()
+	}
+	short := w.cl >= 0 && !w.noBody && w.written < w.cl
+	if cap(w.held) > 64<<10 {
+		w.held = nil
+	}
+	return w.err == nil && !w.closeAfter && !short
+}
+
+// writeHead writes the status line and header. final: the handler has
+// returned, so a body held back entirely gets its Content-Length. first is
+// the body's start, for sniffing a missing Content-Type.
+func (w *response) writeHead(final bool, first []byte) {
+	w.headWritten = true
+	h := w.hdr
+	if !w.noBody && w.cl < 0 {
+		_, trailers := h["Trailer"]
+		if final && !trailers {
+			w.cl = int64(len(w.held))
+			if w.cl > 0 || w.req.Method != http.MethodHead {
+				h["Content-Length"] = []string{strconv.FormatInt(w.cl, 10)}
+			}
+		} else {
+			w.chunked = true
+		}
+	}
+	if _, ok := h["Content-Type"]; !ok && !w.noBody && len(first) > 0 {
+		h["Content-Type"] = []string{http.DetectContentType(first)}
+	}
+	if w.c.s.closing.Load() {
+		w.closeAfter = true // shutting down: this response is the last
+	}
+	b := w.c.bw
+	writeStatus(b, w.status)
+	for k, vs := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
+			continue
+		}
+		for _, v := range vs {
+			writeField(b, k, v)
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		b.WriteString("Date: ")
+		b.WriteString(httpDate())
+		b.WriteString("\r\n")
+	}
+	if w.chunked {
+		b.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if w.closeAfter {
+		if _, ok := h["Connection"]; !ok {
+			b.WriteString("Connection: close\r\n")
+		}
+	}
+	_, w.err = b.WriteString("\r\n")
+}
+
+// writeTrailers writes the trailer fields the header announced, and those
+// set with http.TrailerPrefix.
+func (w *response) writeTrailers() {
+	b := w.c.bw
+	for _, line := range w.hdr["Trailer"] {
+		for line != "" {
+			var k string
+			k, line, _ = strings.Cut(line, ",")
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			for _, v := range w.hdr[k] {
+				writeField(b, k, v)
+			}
+		}
+	}
+	for k, vs := range w.hdr {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && isToken(name) {
+			for _, v := range vs {
+				writeField(b, name, v)
+			}
+		}
+	}
+}
+
+type writer interface {
+	WriteString(string) (int, error)
+	WriteByte(byte) error
+}
+
+func writeStatus(b writer, code int) {
+	b.WriteString("HTTP/1.1 ")
+	b.WriteString(strconv.Itoa(code))
+	b.WriteByte(' ')
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	b.WriteString(text)
+	b.WriteString("\r\n")
+}
+
+// writeField writes one header line; CR and LF in the value become
+// spaces, as net/http does.
+func writeField(b writer, k, v string) {
+	b.WriteString(k)
+	b.WriteString(": ")
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, v)
+	}
+	b.WriteString(strings.TrimSpace(v))
+	b.WriteString("\r\n")
+}
+
+// httpDate is the current time in HTTP's format, computed once a second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	dateMu.Lock()
+	defer dateMu.Unlock()
+	if sec != dateSec {
+		dateSec = sec
+		dateStr = now.UTC().Format(http.TimeFormat)
+	}
+	return dateStr
+}
+
+var (
+	dateMu  sync.Mutex
+	dateSec int64
+	dateStr string
+)
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+var _ interface {
+	http.ResponseWriter
+	http.Flusher
+} = (*response)(nil)
