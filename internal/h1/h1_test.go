@@ -521,3 +521,27 @@ func TestConcurrentClients(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Close does not wait for a handler that is stuck.
+func TestCloseDoesNotWaitForHandlers(t *testing.T) {
+	entered := make(chan struct{})
+	stuck := make(chan struct{})
+	defer close(stuck)
+	x := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-stuck
+	}), nil)
+	c := dial(t, x.addr)
+	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- x.s.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a stuck handler")
+	}
+	if !c.closed() {
+		t.Fatal("connection left open by Close")
+	}
+}

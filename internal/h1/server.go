@@ -185,7 +185,8 @@ wait:
 	return err
 }
 
-// Close closes the listener and every connection at once.
+// Close closes the listener and every connection at once, and returns
+// without waiting for handlers still running.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing.Store(true)
@@ -195,8 +196,7 @@ func (s *Server) Close() error {
 		return s.Fallback.Close()
 	}
 	ln.Close()
-	s.closeAll()
-	s.active.Wait()
+	s.closeAll() // as net/http, handlers still running are not waited for
 	s.handed.Close()
 	err := s.Fallback.Close()
 	<-s.fallbackD
