@@ -118,15 +118,7 @@ func (w *response) Write(p []byte) (int, error) {
 			w.written += int64(len(p))
 			return len(p), nil
 		}
-		if len(w.held) > 0 {
-			w.writeHead(false, w.held)
-		} else {
-			w.writeHead(false, p)
-		}
-		if len(w.held) > 0 {
-			w.body(w.held)
-			w.held = w.held[:0]
-		}
+		w.commit(false, p)
 	}
 	w.written += int64(len(p))
 	w.body(p)
@@ -159,13 +151,23 @@ func (w *response) Flush() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headWritten {
-		w.writeHead(false, w.held)
-		w.body(w.held)
-		w.held = w.held[:0]
+		w.commit(false, nil)
 	}
 	if w.err == nil {
 		w.err = w.c.bw.Flush()
 	}
+}
+
+// commit writes the head and the body held back so far. next is what the
+// handler writes now, used for sniffing when nothing was held.
+func (w *response) commit(final bool, next []byte) {
+	first := w.held
+	if len(first) == 0 {
+		first = next
+	}
+	w.writeHead(final, first)
+	w.body(w.held)
+	w.held = w.held[:0]
 }
 
 // FlushError is Flush that reports the error (http.ResponseController).
@@ -181,9 +183,7 @@ func (w *response) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headWritten {
-		w.writeHead(true, w.held)
-		w.body(w.held)
-		w.held = w.held[:0]
+		w.commit(true, nil)
 	}
 	if w.chunked && w.err == nil {
 		b := w.c.bw
