@@ -45,8 +45,20 @@ type client struct {
 	// outstanding; lastReady when the last ReadyForQuery came (timeouts).
 	reqStart, lastReady time.Time
 	pumpDone            chan struct{}
-	pumpOut             []byte     // the pumps' output buffer, passed from one to the next
-	ws                  *waitState // for pool.acquire, used by the client goroutine only
+	pumpOut             []byte // the pumps' output buffer, passed from one to the next
+
+	// Queueing for a server connection (queue.go), guarded by mu except
+	// qw, which the pool guards.
+	queued   bool   // in the pool's wait queue
+	gone     bool   // the client goroutine has left: hand-offs pass it by
+	dropped  bool   // taken off the queue with an error: read no more
+	pending  []byte // messages read while queued, sent by adopt
+	adoptOut []byte // adopt's output buffer
+	stalled  bool   // the client goroutine waits on wake (pending is full)
+	wake     chan struct{}
+	qw       waiter
+	qTimer   *time.Timer // query_wait_timeout of a queued client
+	qReserve *time.Timer // reserve_pool_timeout of a queued client
 
 	// Reply queue and prepared statements (prepared.go, replies.go),
 	// guarded by mu.

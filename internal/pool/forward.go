@@ -59,40 +59,49 @@ func (c *client) forward() {
 			return
 		}
 		c.mu.Lock()
-		if c.q.empty() {
-			c.reqStart = time.Now()
+		if c.dropped {
+			c.mu.Unlock()
+			return
 		}
 		sc := c.server
-		if sc == nil {
+		if sc == nil && !c.queued {
 			c.waiting = true
 			c.request = time.Now()
 			c.mu.Unlock()
-			sc, err = c.pool.acquire(c.srv.ctx, c)
+			sc, err = c.pool.acquireOrQueue(c.srv.ctx, c, c.request)
 			c.mu.Lock()
-			c.waiting = false
 			if err != nil {
+				c.waiting = false
 				c.mu.Unlock()
 				c.fail(err)
 				return
 			}
-			c.linkLocked(sc)
-			if c.track {
-				out = c.syncSessionLocked(out[:0])
-				outTo = sc
+			if sc != nil {
+				c.waiting = false
+				c.linkLocked(sc)
+				if c.track {
+					out = c.syncSessionLocked(out[:0])
+					outTo = sc
+				}
+				c.startPumpLocked(sc)
+			} else if c.server == nil {
+				c.queued = true
 			}
-			prev := c.pumpDone
-			done := make(chan struct{})
-			c.pumpDone = done
-			go c.pump(sc, prev, done)
+			// else: handed a connection already (adopt).
+			sc = c.server
 		}
-		switch {
-		case pgwire.EndsRequest(t):
-			c.dirty = false
-			c.pool.stats.queries.Add(1)
-		case pgwire.EndsCopy(t):
-			c.dirty = false
-		default:
-			c.dirty = true
+		if sc == nil {
+			// Queued: whoever hands us a connection sends this.
+			c.pending = append(c.pending, m.Raw...)
+			stall := len(c.pending) >= flushAt
+			if stall {
+				c.stallLocked()
+			}
+			c.mu.Unlock()
+			if stall && !c.awaitLink() {
+				return
+			}
+			continue
 		}
 		if outTo != sc {
 			// Bytes still buffered for an earlier link belong to a server
@@ -101,8 +110,7 @@ func (c *client) forward() {
 			out = out[:0]
 			outTo = sc
 		}
-		c.captureLocked(m)
-		out, err = c.translateLocked(m, out)
+		out, err = c.processLocked(m, out)
 		c.mu.Unlock()
 		if err != nil {
 			c.fail(err)
@@ -114,6 +122,33 @@ func (c *client) forward() {
 			}
 		}
 	}
+}
+
+// processLocked accounts for client message m and appends what goes to
+// the linked server for it to out.
+func (c *client) processLocked(m pgwire.Message, out []byte) ([]byte, error) {
+	if c.q.empty() {
+		c.reqStart = time.Now()
+	}
+	switch t := m.Type(); {
+	case pgwire.EndsRequest(t):
+		c.dirty = false
+		c.pool.stats.queries.Add(1)
+	case pgwire.EndsCopy(t):
+		c.dirty = false
+	default:
+		c.dirty = true
+	}
+	c.captureLocked(m)
+	return c.translateLocked(m, out)
+}
+
+// startPumpLocked starts the pump of a link the client goroutine made.
+func (c *client) startPumpLocked(sc *serverConn) {
+	prev := c.pumpDone
+	done := make(chan struct{})
+	c.pumpDone = done
+	go c.pumpOn(sc, prev, done)
 }
 
 // linkLocked makes sc the client's server connection.
@@ -134,9 +169,33 @@ func (c *client) unlinkLocked() {
 	c.pumpIdle = false
 }
 
+// pumpOn pumps sc's replies to c, then serves the queued clients sc is
+// handed to.
+func (c *client) pumpOn(sc *serverConn, prev, done chan struct{}) {
+	if next := c.pump(sc, prev, done); next != nil {
+		servePumps(next, sc)
+	}
+}
+
+// servePumps serves queued client c on sc, and each queued client sc is
+// handed to after it, until a release leaves sc idle or closed.
+func servePumps(c *client, sc *serverConn) {
+	for c != nil {
+		prev, done, ok := c.adopt(sc)
+		if !ok {
+			// The client left while the connection came: pass it on.
+			c = c.pool.releaseNext(sc, true)
+			continue
+		}
+		c = c.pump(sc, prev, done)
+	}
+}
+
 // pump forwards the server's replies to the client until the link ends,
-// following the reply queue (replies.go).
-func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
+// following the reply queue (replies.go). When it ends at a safe point
+// the connection goes back to the pool, and if a queued client gets it,
+// pump returns that client for its caller to serve next.
+func (c *client) pump(sc *serverConn, prev, done chan struct{}) *client {
 	if prev != nil {
 		<-prev
 	}
@@ -190,7 +249,7 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 				}
 				_ = c.conn.Close()
 			}
-			return
+			return nil
 		}
 		c.mu.Lock()
 		c.pumpIdle = false
@@ -214,10 +273,12 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 		}
 		release := false
 		var st byte
+		var now time.Time
 		if m.Type() == pgwire.MsgReadyForQuery {
+			now = time.Now()
 			st, _ = pgwire.TxStatus(m)
 			c.txStatus = st
-			c.lastReady = time.Now()
+			c.lastReady = now
 			// c.server != sc when the client goroutine took the link on
 			// exit; it owns the connection then.
 			release = res.requestDone && c.server == sc && c.pool.mode == ModeTransaction &&
@@ -229,13 +290,16 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 		c.mu.Unlock()
 		if m.Type() == pgwire.MsgReadyForQuery && st == pgwire.TxIdle {
 			c.pool.stats.xacts.Add(1)
-			c.pool.stats.xactUs.Add(time.Since(xactStart).Microseconds())
-			xactStart = time.Now()
+			c.pool.stats.xactUs.Add(now.Sub(xactStart).Microseconds())
+			xactStart = now
 		}
 		if release {
-			c.pool.release(sc, true)
+			// A pump serving this client next waits on done, so it
+			// cannot overtake these replies; the next client's replies
+			// wait for this flush (done is closed before it is served).
+			next := c.pool.releaseNext(sc, true)
 			flush()
-			return
+			return next
 		}
 		if len(out) >= flushAt {
 			flush()
@@ -248,11 +312,17 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) {
 // rolls back an open transaction).
 func (c *client) unlinkOnExit() {
 	c.mu.Lock()
+	c.gone = true
 	sc := c.server
 	c.unlinkLocked()
 	safe := c.q.empty() && !c.dirty && c.txStatus == pgwire.TxIdle
 	done := c.pumpDone
+	queued := c.queued
+	c.queued = false
 	c.mu.Unlock()
+	if queued {
+		c.dequeue()
+	}
 	if sc == nil {
 		if done != nil {
 			<-done

@@ -68,13 +68,20 @@ func (st *poolStats) observeWait(d time.Duration) {
 	st.waitHist[i].Add(1)
 }
 
+// A waiter is either a goroutine blocked in acquire (ch) or a queued
+// client (c), whose goroutine goes on reading while it waits: whoever
+// frees a server connection then sends the client's queued messages and
+// pumps the replies itself (adopt), so a hand-off wakes no goroutine.
 type waiter struct {
 	ch    chan acquired
+	c     *client
 	since time.Time
+	// A queued client's timers fire after these (query_wait_timeout,
+	// reserve_pool_timeout as they were when it queued).
+	timeout, reserveAfter time.Duration
 }
 
-// waitState is what a client needs to wait for a connection, kept
-// across waits so that a wait does not allocate.
+// waitState is what a goroutine needs to wait in acquire.
 type waitState struct {
 	w              waiter
 	timer, reserve *time.Timer
@@ -108,17 +115,14 @@ func newPool(s *Server, key poolKey, db Database, mode Mode) *pool {
 	}
 }
 
-// acquire returns a server connection linked to c, waiting up to the
-// query wait timeout. A client that waited the reserve pool timeout may
-// get a connection beyond the pool size, up to the reserve.
-func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
-	start := time.Now()
-	defer func() { p.stats.observeWait(time.Since(start)) }()
-	lv := p.srv.conf()
+// take links an idle connection to c or opens a new one if the pool has
+// room. wait says neither was possible; p.mu is then still held, so that
+// the caller queues atomically.
+func (p *pool) take(ctx context.Context, c *client) (sc *serverConn, wait bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errPoolClosed
+		return nil, false, errPoolClosed
 	}
 	for !p.paused && len(p.idle) > 0 {
 		n := len(p.idle)
@@ -127,7 +131,7 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		p.linkLocked(sc, c)
 		p.mu.Unlock()
 		if sc.alive() {
-			return sc, nil
+			return sc, false, nil
 		}
 		// Terminated or closed while idle (the server said goodbye).
 		p.release(sc, false)
@@ -144,29 +148,33 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		if err != nil {
 			p.total--
 			p.notifyLocked()
-			return nil, err
+			return nil, false, err
 		}
 		p.params0Locked(sc)
 		if p.closed {
 			p.total--
 			sc.close()
-			return nil, errPoolClosed
+			return nil, false, errPoolClosed
 		}
 		p.linkLocked(sc, c)
-		return sc, nil
+		return sc, false, nil
 	}
-	// A client reuses its waiter and timers: every return below leaves
-	// the channel empty (a hand-off is always received) and the timers
-	// stopped.
-	var ws *waitState
-	if c != nil {
-		if c.ws == nil {
-			c.ws = newWaitState()
-		}
-		ws = c.ws
-	} else {
-		ws = newWaitState()
+	return nil, true, nil
+}
+
+// acquire returns a server connection, waiting up to the query wait
+// timeout. One that waited the reserve pool timeout may get a connection
+// beyond the pool size, up to the reserve. Clients queue instead
+// (acquireOrQueue).
+func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
+	start := time.Now()
+	defer func() { p.stats.observeWait(time.Since(start)) }()
+	lv := p.srv.conf()
+	sc, wait, err := p.take(ctx, nil)
+	if !wait {
+		return sc, err
 	}
+	ws := newWaitState()
 	w := &ws.w
 	w.since = start
 	p.waiters = append(p.waiters, w)
@@ -182,20 +190,14 @@ func (p *pool) acquire(ctx context.Context, c *client) (*serverConn, error) {
 		defer ws.reserve.Stop()
 		reserveC = ws.reserve.C
 	}
-	var err error
 wait:
 	for {
 		select {
 		case a := <-w.ch:
-			return p.linked(a, c)
+			return a.sc, a.err
 		case <-reserveC:
 			reserveC = nil
-			p.mu.Lock()
-			if !p.paused && !p.closed && p.total < p.size+p.reserve && p.removeWaiterLocked(w) {
-				p.stats.reserveUsed.Add(1)
-				p.dialForLocked(w)
-			}
-			p.mu.Unlock()
+			p.reserveDial(w)
 		case <-timer.C:
 			err = errWaitTimeout
 			p.srv.errs.add(errWaitTimeoutKind)
@@ -212,7 +214,45 @@ wait:
 	}
 	p.mu.Unlock()
 	// A connection was handed to us while we gave up; take it anyway.
-	return p.linked(<-w.ch, c)
+	a := <-w.ch
+	return a.sc, a.err
+}
+
+// acquireOrQueue returns a server connection linked to c, or nil after
+// queueing c, whose goroutine then goes on reading: a connection freed
+// later is handed to c by whoever frees it (adopt). The wait is bounded
+// by the query wait timeout and may take a reserve connection, as in
+// acquire.
+func (p *pool) acquireOrQueue(ctx context.Context, c *client, start time.Time) (*serverConn, error) {
+	sc, wait, err := p.take(ctx, c)
+	if !wait {
+		p.stats.observeWait(time.Since(start))
+		return sc, err
+	}
+	cfg := p.srv.conf().cfg
+	w := &c.qw
+	w.c = c
+	w.since = start
+	w.timeout = cfg.QueryWaitTimeout
+	w.reserveAfter = 0
+	if p.reserve > 0 {
+		w.reserveAfter = cfg.ReservePoolTimeout
+	}
+	c.armQueueTimers(w)
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	return nil, nil
+}
+
+// reserveDial opens a reserve connection for w if it still waits and
+// the reserve has room.
+func (p *pool) reserveDial(w *waiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.paused && !p.closed && p.total < p.size+p.reserve && p.removeWaiterLocked(w) {
+		p.stats.reserveUsed.Add(1)
+		p.dialForLocked(w)
+	}
 }
 
 func (p *pool) removeWaiterLocked(w *waiter) bool {
@@ -223,16 +263,6 @@ func (p *pool) removeWaiterLocked(w *waiter) bool {
 		}
 	}
 	return false
-}
-
-func (p *pool) linked(a acquired, c *client) (*serverConn, error) {
-	if a.err != nil {
-		return nil, a.err
-	}
-	p.mu.Lock()
-	a.sc.owner = c
-	p.mu.Unlock()
-	return a.sc, nil
 }
 
 func (p *pool) linkLocked(sc *serverConn, c *client) {
@@ -269,13 +299,21 @@ func (p *pool) changedLocked() <-chan struct{} {
 // or beyond the pool size (a reserve connection) with nobody waiting is
 // closed too.
 func (p *pool) release(sc *serverConn, reusable bool) {
+	if c := p.releaseNext(sc, reusable); c != nil {
+		go servePumps(c, sc)
+	}
+}
+
+// releaseNext is release, except that a queued client the connection
+// is handed to is returned, for the caller to serve (servePumps).
+func (p *pool) releaseNext(sc *serverConn, reusable bool) *client {
+	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.notifyLocked()
-	delete(p.active, sc)
 	sc.owner = nil
-	sc.lastUsed = time.Now()
-	if lt := p.srv.conf().cfg.ServerLifetime; lt > 0 && sc.lastUsed.Sub(sc.created) > lt {
+	sc.lastUsed = now
+	if lt := p.srv.conf().cfg.ServerLifetime; lt > 0 && now.Sub(sc.created) > lt {
 		reusable = false
 	}
 	if sc.closeNeeded {
@@ -285,19 +323,32 @@ func (p *pool) release(sc *serverConn, reusable bool) {
 		reusable = false
 	}
 	if !reusable || p.closed {
+		delete(p.active, sc)
 		sc.close()
 		p.total--
 		p.serveWaitersLocked()
-		return
+		return nil
 	}
 	if len(p.waiters) > 0 && !p.paused {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
-		p.active[sc] = struct{}{}
-		w.ch <- acquired{sc: sc}
-		return
+		return p.handLocked(sc, w) // sc stays active
 	}
+	delete(p.active, sc)
 	p.idle = append(p.idle, sc)
+	return nil
+}
+
+// handLocked gives the active connection sc to waiter w: a goroutine in
+// acquire gets it on its channel; a queued client is returned, for the
+// caller to serve.
+func (p *pool) handLocked(sc *serverConn, w *waiter) *client {
+	sc.owner = w.c
+	if w.c == nil {
+		w.ch <- acquired{sc: sc}
+		return nil
+	}
+	return w.c
 }
 
 // serveWaitersLocked hands idle connections to waiters and opens new
@@ -316,7 +367,9 @@ func (p *pool) serveWaitersLocked() {
 			p.waiters = p.waiters[1:]
 			p.active[sc] = struct{}{}
 			sc.lastUsed = time.Now()
-			w.ch <- acquired{sc: sc}
+			if c := p.handLocked(sc, w); c != nil {
+				go servePumps(c, sc)
+			}
 			continue
 		}
 		if p.total >= p.size {
@@ -336,15 +389,26 @@ func (p *pool) dialForLocked(w *waiter) {
 		sc, err := p.dialServer(context.Background())
 		p.mu.Lock()
 		p.login--
+		var c *client
 		if err != nil {
 			p.total--
 			p.notifyLocked()
 		} else {
 			p.params0Locked(sc)
 			p.active[sc] = struct{}{}
+			if w.c != nil {
+				c = p.handLocked(sc, w)
+			}
 		}
 		p.mu.Unlock()
-		w.ch <- acquired{sc: sc, err: err}
+		switch {
+		case w.c == nil:
+			w.ch <- acquired{sc: sc, err: err}
+		case err != nil:
+			w.c.failQueued(err)
+		default:
+			servePumps(c, sc)
+		}
 	}()
 }
 
@@ -358,7 +422,7 @@ func (p *pool) startupParams(ctx context.Context) (map[string]string, error) {
 	if params != nil {
 		return params, nil
 	}
-	sc, err := p.acquire(ctx, nil)
+	sc, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -434,6 +498,10 @@ func (p *pool) close() {
 	p.closed = true
 	p.closeIdleLocked()
 	for _, w := range p.waiters {
+		if w.c != nil {
+			go w.c.failQueued(errPoolClosed)
+			continue
+		}
 		w.ch <- acquired{err: errPoolClosed}
 	}
 	p.waiters = nil

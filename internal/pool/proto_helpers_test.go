@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,9 @@ import (
 // proto is a client connection driven message by message: pgconn logs in
 // (SCRAM) and hands over the connection.
 type proto struct {
-	t  *testing.T
-	fe *pgproto3.Frontend
+	t    *testing.T
+	fe   *pgproto3.Frontend
+	conn net.Conn
 }
 
 func (h *harness) proto(t *testing.T) *proto {
@@ -32,8 +34,11 @@ func (h *harness) proto(t *testing.T) *proto {
 	}
 	_ = hj.Conn.SetDeadline(time.Now().Add(60 * time.Second))
 	t.Cleanup(func() { hj.Conn.Close() })
-	return &proto{t: t, fe: hj.Frontend}
+	return &proto{t: t, fe: hj.Frontend, conn: hj.Conn}
 }
+
+// close drops the connection without a Terminate.
+func (p *proto) close() { _ = p.conn.Close() }
 
 // send writes msgs without waiting.
 func (p *proto) send(msgs ...pgproto3.FrontendMessage) {
