@@ -57,8 +57,6 @@ type client struct {
 	stalled  bool   // the client goroutine waits on wake (pending is full)
 	wake     chan struct{}
 	qw       waiter
-	qTimer   *time.Timer // query_wait_timeout of a queued client
-	qReserve *time.Timer // reserve_pool_timeout of a queued client
 
 	// Reply queue and prepared statements (prepared.go, replies.go),
 	// guarded by mu.

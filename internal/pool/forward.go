@@ -63,12 +63,20 @@ func (c *client) forward() {
 			c.mu.Unlock()
 			return
 		}
+		var now time.Time
+		if c.q.empty() && len(c.pending) == 0 {
+			now = time.Now()
+			c.reqStart = now
+		}
 		sc := c.server
 		if sc == nil && !c.queued {
+			if now.IsZero() {
+				now = time.Now()
+			}
 			c.waiting = true
-			c.request = time.Now()
+			c.request = now
 			c.mu.Unlock()
-			sc, err = c.pool.acquireOrQueue(c.srv.ctx, c, c.request)
+			sc, err = c.pool.acquireOrQueue(c.srv.ctx, c, now)
 			c.mu.Lock()
 			if err != nil {
 				c.waiting = false
@@ -127,9 +135,6 @@ func (c *client) forward() {
 // processLocked accounts for client message m and appends what goes to
 // the linked server for it to out.
 func (c *client) processLocked(m pgwire.Message, out []byte) ([]byte, error) {
-	if c.q.empty() {
-		c.reqStart = time.Now()
-	}
 	switch t := m.Type(); {
 	case pgwire.EndsRequest(t):
 		c.dirty = false
@@ -184,7 +189,7 @@ func servePumps(c *client, sc *serverConn) {
 		prev, done, ok := c.adopt(sc)
 		if !ok {
 			// The client left while the connection came: pass it on.
-			c = c.pool.releaseNext(sc, true)
+			c = c.pool.releaseNext(sc, true, time.Now())
 			continue
 		}
 		c = c.pump(sc, prev, done)
@@ -297,7 +302,7 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) *client {
 			// A pump serving this client next waits on done, so it
 			// cannot overtake these replies; the next client's replies
 			// wait for this flush (done is closed before it is served).
-			next := c.pool.releaseNext(sc, true)
+			next := c.pool.releaseNext(sc, true, now)
 			flush()
 			return next
 		}

@@ -9,7 +9,8 @@ import (
 
 // maintainInterval is how often pools are topped up to their minimum,
 // idle and old connections are closed, and client timeouts are checked;
-// it is the resolution of query_timeout and idle_transaction_timeout.
+// it is the resolution of query_timeout, idle_transaction_timeout and,
+// for queued clients, query_wait_timeout and reserve_pool_timeout.
 const maintainInterval = 250 * time.Millisecond
 
 func (s *Server) maintainLoop() {
@@ -37,6 +38,7 @@ func (s *Server) maintain(now time.Time) {
 			p.closeOld(now.Add(-cfg.ServerLifetime))
 		}
 		p.startFillMin(s.ctx)
+		p.checkQueue(now, cfg.QueryWaitTimeout, cfg.ReservePoolTimeout)
 	}
 	if cfg.QueryTimeout > 0 || cfg.IdleTransactionTimeout > 0 {
 		for _, c := range s.clientList() {

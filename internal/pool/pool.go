@@ -76,9 +76,6 @@ type waiter struct {
 	ch    chan acquired
 	c     *client
 	since time.Time
-	// A queued client's timers fire after these (query_wait_timeout,
-	// reserve_pool_timeout as they were when it queued).
-	timeout, reserveAfter time.Duration
 }
 
 // waitState is what a goroutine needs to wait in acquire.
@@ -222,23 +219,16 @@ wait:
 // queueing c, whose goroutine then goes on reading: a connection freed
 // later is handed to c by whoever frees it (adopt). The wait is bounded
 // by the query wait timeout and may take a reserve connection, as in
-// acquire.
+// acquire (checkQueue).
 func (p *pool) acquireOrQueue(ctx context.Context, c *client, start time.Time) (*serverConn, error) {
 	sc, wait, err := p.take(ctx, c)
 	if !wait {
 		p.stats.observeWait(time.Since(start))
 		return sc, err
 	}
-	cfg := p.srv.conf().cfg
 	w := &c.qw
 	w.c = c
 	w.since = start
-	w.timeout = cfg.QueryWaitTimeout
-	w.reserveAfter = 0
-	if p.reserve > 0 {
-		w.reserveAfter = cfg.ReservePoolTimeout
-	}
-	c.armQueueTimers(w)
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 	return nil, nil
@@ -299,15 +289,15 @@ func (p *pool) changedLocked() <-chan struct{} {
 // or beyond the pool size (a reserve connection) with nobody waiting is
 // closed too.
 func (p *pool) release(sc *serverConn, reusable bool) {
-	if c := p.releaseNext(sc, reusable); c != nil {
+	if c := p.releaseNext(sc, reusable, time.Now()); c != nil {
 		go servePumps(c, sc)
 	}
 }
 
-// releaseNext is release, except that a queued client the connection
-// is handed to is returned, for the caller to serve (servePumps).
-func (p *pool) releaseNext(sc *serverConn, reusable bool) *client {
-	now := time.Now()
+// releaseNext is release at now, except that a queued client the
+// connection is handed to is returned, for the caller to serve
+// (servePumps).
+func (p *pool) releaseNext(sc *serverConn, reusable bool, now time.Time) *client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.notifyLocked()

@@ -32,7 +32,6 @@ func (c *client) adopt(sc *serverConn) (prev, done chan struct{}, ok bool) {
 	}
 	c.queued = false
 	c.waiting = false
-	c.stopQueueTimers()
 	c.pool.stats.observeWait(time.Since(c.request))
 	c.linkLocked(sc)
 	out := c.adoptOut[:0]
@@ -74,62 +73,35 @@ func (c *client) adopt(sc *serverConn) (prev, done chan struct{}, ok bool) {
 	return prev, done, true
 }
 
-// armQueueTimers starts the timers of a client queueing as w.
-func (c *client) armQueueTimers(w *waiter) {
-	if c.qTimer == nil {
-		c.qTimer = time.AfterFunc(w.timeout, c.onQueueTimeout)
-	} else {
-		c.qTimer.Reset(w.timeout)
-	}
-	if w.reserveAfter <= 0 {
-		return
-	}
-	if c.qReserve == nil {
-		c.qReserve = time.AfterFunc(w.reserveAfter, c.onReserveTimeout)
-	} else {
-		c.qReserve.Reset(w.reserveAfter)
-	}
-}
-
-func (c *client) stopQueueTimers() {
-	if c.qTimer != nil {
-		c.qTimer.Stop()
-	}
-	if c.qReserve != nil {
-		c.qReserve.Stop()
-	}
-}
-
-// A timer may fire late, after the client was served and queued again:
-// each callback acts only if the client has waited its full time since
-// it last queued.
-
-// onQueueTimeout fails a client that waited longer than
-// query_wait_timeout, as PgBouncer does.
-func (c *client) onQueueTimeout() {
-	p := c.pool
+// checkQueue fails the queued clients that waited query_wait_timeout
+// and opens reserve connections, while the reserve has room, for those
+// that waited reserve_pool_timeout, oldest first. It runs with the other
+// timeouts (maintain), within a quarter of a second of their values.
+func (p *pool) checkQueue(now time.Time, waitTimeout, reserveAfter time.Duration) {
+	var expired []*waiter
 	p.mu.Lock()
-	w := &c.qw
-	if time.Since(w.since) < w.timeout || !p.removeWaiterLocked(w) {
-		p.mu.Unlock()
-		return
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		switch {
+		case w.c == nil: // a goroutine in acquire keeps its own timers
+		case now.Sub(w.since) >= waitTimeout:
+			expired = append(expired, w)
+			continue
+		case p.reserve > 0 && now.Sub(w.since) >= reserveAfter &&
+			!p.paused && !p.closed && p.total < p.size+p.reserve:
+			p.stats.reserveUsed.Add(1)
+			p.dialForLocked(w)
+			continue
+		}
+		kept = append(kept, w)
 	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
 	p.mu.Unlock()
-	p.stats.observeWait(time.Since(w.since))
-	p.srv.errs.add(errWaitTimeoutKind)
-	c.failQueued(errWaitTimeout)
-}
-
-// onReserveTimeout opens a reserve connection for a client that waited
-// reserve_pool_timeout, if the reserve has room.
-func (c *client) onReserveTimeout() {
-	p := c.pool
-	w := &c.qw
-	p.mu.Lock()
-	late := time.Since(w.since) >= w.reserveAfter
-	p.mu.Unlock()
-	if late {
-		p.reserveDial(w)
+	for _, w := range expired {
+		p.stats.observeWait(now.Sub(w.since))
+		p.srv.errs.add(errWaitTimeoutKind)
+		w.c.failQueued(errWaitTimeout)
 	}
 }
 
@@ -141,7 +113,6 @@ func (c *client) failQueued(err error) {
 	c.waiting = false
 	c.dropped = true
 	c.pending = c.pending[:0]
-	c.stopQueueTimers()
 	c.unstallLocked()
 	c.mu.Unlock()
 	c.fail(err)
@@ -157,7 +128,6 @@ func (c *client) dequeue() {
 	p.removeWaiterLocked(&c.qw)
 	p.mu.Unlock()
 	c.mu.Lock()
-	c.stopQueueTimers()
 	c.unstallLocked()
 	c.mu.Unlock()
 }
