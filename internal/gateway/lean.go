@@ -127,15 +127,37 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 	if lc.headerTO > 0 {
 		pc.c.SetDeadline(time.Now().Add(lc.headerTO))
 	}
-	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	stop := noStop
+	if ctx.Done() != nil { // the fast path's requests cannot be canceled
+		stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	}
 	writeRequest(pc.bw, r.Method, lc.u.host, path, rawPath, query, r.Header)
 	if err := pc.bw.Flush(); err != nil {
 		stop()
 		return nil, err
 	}
-	var res *http.Response
+	res, err := readLeanResponse(pc.br, r)
+	if err == nil {
+		b := &leanBody{br: pc.br, remain: res.ContentLength, pc: pc, lc: lc, stop: stop, keep: !res.Close}
+		res.Body = b
+		if res.ContentLength == 0 {
+			res.Body = http.NoBody
+			b.eof = true
+			b.Close()
+		}
+		if lc.headerTO > 0 && res.ContentLength > int64(pc.br.Buffered()) {
+			// The body is still to come: no deadline on it, as with
+			// net/http. (A body already buffered needs no read, and the
+			// next exchange sets its own deadline.)
+			pc.c.SetDeadline(time.Time{})
+		}
+		return res, nil
+	}
+	if err != errLeanFallback {
+		stop()
+		return nil, err
+	}
 	for {
-		var err error
 		res, err = http.ReadResponse(pc.br, r)
 		if err != nil {
 			stop()
@@ -151,6 +173,8 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 	return res, nil
 }
 
+func noStop() bool { return true }
+
 // staleConn reports whether err is what a keep-alive connection the
 // upstream had already closed looks like.
 func staleConn(err error) bool {
@@ -163,21 +187,51 @@ func staleConn(err error) bool {
 }
 
 // leanBody hands the connection back to the pool once the body was read to
-// the end, and closes it otherwise (an unread body is not drained).
+// the end, and closes it otherwise (an unread body is not drained). It reads
+// a body net/http framed (rc), or remain bytes straight from the
+// connection's buffer (readLeanResponse).
 type leanBody struct {
-	rc   io.ReadCloser
-	pc   *leanConn
-	lc   *leanClient
-	stop func() bool
-	keep bool
-	eof  bool
-	done bool
+	rc     io.ReadCloser
+	br     *bufio.Reader
+	remain int64
+	pc     *leanConn
+	lc     *leanClient
+	stop   func() bool
+	keep   bool
+	eof    bool
+	done   bool
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {
+	if b.rc == nil {
+		return b.readDirect(p)
+	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		b.eof = true
+	}
+	return n, err
+}
+
+func (b *leanBody) readDirect(p []byte) (int, error) {
+	if b.remain <= 0 {
+		b.eof = true
+		return 0, io.EOF
+	}
+	if b.done {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.br.Read(p)
+	b.remain -= int64(n)
+	if b.remain == 0 {
+		b.eof = true
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
 	}
 	return n, err
 }
@@ -190,10 +244,14 @@ func (b *leanBody) Close() error {
 	canceled := !b.stop()
 	if !b.eof || !b.keep || canceled {
 		b.pc.c.Close() // before rc.Close, which would otherwise drain
-		b.rc.Close()
+		if b.rc != nil {
+			b.rc.Close()
+		}
 		return nil
 	}
-	b.rc.Close()
+	if b.rc != nil {
+		b.rc.Close()
+	}
 	b.lc.put(b.pc)
 	return nil
 }
