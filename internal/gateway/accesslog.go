@@ -26,7 +26,11 @@ func (g *Gateway) logAccess(r *http.Request, x *exchange) {
 	if g.alog == nil {
 		return
 	}
-	d := g.now().Sub(x.start)
+	end := x.end
+	if end.IsZero() {
+		end = g.now()
+	}
+	d := end.Sub(x.start)
 	bp := lineBufs.Get().(*[]byte)
 	b := appendAccessLine((*bp)[:0], r, x, d)
 	g.alog.Write(b) // a failed write must not fail the request

@@ -36,6 +36,27 @@ type leanConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	dl     time.Time // the deadline set on c
+}
+
+// lazyDeadline: an exchange leaves the connection's deadline alone when
+// the one set is earlier than wanted by less than this (or an eighth of
+// the timeout), as nginx leaves its timers (NGX_TIMER_LAZY_DELAY).
+const lazyDeadline = 300 * time.Millisecond
+
+// setDeadline sets the connection's deadline to t (zero: none), lazily.
+func (pc *leanConn) setDeadline(t time.Time, timeout time.Duration) {
+	if t.IsZero() {
+		if pc.dl.IsZero() {
+			return
+		}
+	} else if !pc.dl.IsZero() {
+		if d := t.Sub(pc.dl); d >= 0 && d < min(lazyDeadline, timeout/8) {
+			return
+		}
+	}
+	pc.dl = t
+	pc.c.SetDeadline(t)
 }
 
 // aLongTimeAgo is a deadline that makes blocked I/O return at once.
@@ -46,8 +67,7 @@ func newLeanClient(u *upstream, maxIdle int, headerTimeout time.Duration) *leanC
 }
 
 // get returns an idle connection (reused = true) or dials a new one.
-func (lc *leanClient) get(ctx context.Context) (pc *leanConn, reused bool, err error) {
-	now := time.Now()
+func (lc *leanClient) get(ctx context.Context, now time.Time) (pc *leanConn, reused bool, err error) {
 	lc.mu.Lock()
 	for n := len(lc.idle); n > 0; n = len(lc.idle) {
 		pc = lc.idle[n-1]
@@ -107,11 +127,12 @@ func (lc *leanClient) closeIdle() {
 func (lc *leanClient) roundTrip(r *http.Request, path, rawPath, query string) (*http.Response, error) {
 	ctx := r.Context()
 	for {
-		pc, reused, err := lc.get(ctx)
+		now := time.Now()
+		pc, reused, err := lc.get(ctx, now)
 		if err != nil {
 			return nil, err
 		}
-		res, err := lc.exchange(ctx, pc, r, path, rawPath, query)
+		res, err := lc.exchange(ctx, pc, r, path, rawPath, query, now)
 		if err == nil {
 			return res, nil
 		}
@@ -123,9 +144,9 @@ func (lc *leanClient) roundTrip(r *http.Request, path, rawPath, query string) (*
 	}
 }
 
-func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string) (*http.Response, error) {
+func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string, now time.Time) (*http.Response, error) {
 	if lc.headerTO > 0 {
-		pc.c.SetDeadline(time.Now().Add(lc.headerTO))
+		pc.setDeadline(now.Add(lc.headerTO), lc.headerTO)
 	}
 	stop := noStop
 	if ctx.Done() != nil { // the fast path's requests cannot be canceled
@@ -149,7 +170,7 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 			// The body is still to come: no deadline on it, as with
 			// net/http. (A body already buffered needs no read, and the
 			// next exchange sets its own deadline.)
-			pc.c.SetDeadline(time.Time{})
+			pc.setDeadline(time.Time{}, 0)
 		}
 		return res, nil
 	}
@@ -168,7 +189,7 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 		}
 		// 1xx (103 Early Hints and the like): the final answer follows.
 	}
-	pc.c.SetDeadline(time.Time{})
+	pc.setDeadline(time.Time{}, 0)
 	res.Body = &leanBody{rc: res.Body, pc: pc, lc: lc, stop: stop, keep: !res.Close}
 	return res, nil
 }

@@ -15,6 +15,7 @@ import (
 // exchange is what one client request became; it feeds the access log.
 type exchange struct {
 	start    time.Time
+	end      time.Time // when the response was done, if known
 	route    *route
 	target   string
 	status   int
@@ -248,7 +249,8 @@ func (g *Gateway) respond(w http.ResponseWriter, x *exchange, t *target, res *ht
 		kind = ErrCanceled
 	}
 	x.kind = kind
-	t.rec.Observe(status, kind, g.now().Sub(attemptStart))
+	x.end = g.now()
+	t.rec.Observe(status, kind, x.end.Sub(attemptStart))
 	if rerr != nil {
 		// The client already has the status line; only breaking the
 		// connection tells it the body is incomplete.
@@ -413,10 +415,24 @@ func dropConnectionTokens(h http.Header, conn []string) {
 			var tok string
 			tok, line, _ = strings.Cut(line, ",")
 			if tok = strings.TrimSpace(tok); tok != "" {
-				delete(h, textproto.CanonicalMIMEHeaderKey(tok))
+				delete(h, canonicalToken(tok))
 			}
 		}
 	}
+}
+
+// canonicalToken is textproto.CanonicalMIMEHeaderKey without its
+// allocation for the tokens Connection usually names (keep-alive, close).
+func canonicalToken(tok string) string {
+	for _, k := range hopHeaders {
+		if strings.EqualFold(tok, k) {
+			return k
+		}
+	}
+	if strings.EqualFold(tok, "close") {
+		return "Close"
+	}
+	return textproto.CanonicalMIMEHeaderKey(tok)
 }
 
 // tokenIn reports whether a comma-separated header lists token.

@@ -35,6 +35,38 @@ type conn struct {
 	hdr  http.Header
 	vals []string
 	w    response
+	rdl  time.Time // the read deadline set on nc
+}
+
+// lazyDeadline: a read deadline is moved later only when it would move by
+// more than this (or an eighth of the timeout, if less), as nginx updates
+// its timers (NGX_TIMER_LAZY_DELAY); at high request rates most requests
+// then leave the connection's timer alone, and a keep-alive connection
+// may be closed that much early.
+const lazyDeadline = 300 * time.Millisecond
+
+// waitUntil sets nc's read deadline to wait from now (none for 0), unless
+// the one set is earlier by less than the lazy margin.
+func (c *conn) waitUntil(wait time.Duration) {
+	if wait <= 0 {
+		c.setReadDeadline(time.Time{})
+		return
+	}
+	t := time.Now().Add(wait)
+	if !c.rdl.IsZero() {
+		if d := t.Sub(c.rdl); d >= 0 && d < min(lazyDeadline, wait/8) {
+			return
+		}
+	}
+	c.setReadDeadline(t)
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	if t.IsZero() && c.rdl.IsZero() {
+		return
+	}
+	c.rdl = t
+	c.nc.SetReadDeadline(t)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -79,10 +111,8 @@ func (c *conn) serve() {
 		if first {
 			wait = readHeader
 		}
-		if wait > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(wait))
-		} else if !first {
-			c.nc.SetReadDeadline(time.Time{})
+		if wait > 0 || !first {
+			c.waitUntil(wait)
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
@@ -127,7 +157,7 @@ func (c *conn) headEnd(first bool, readHeader time.Duration) (n int, ok bool) {
 			return len(buf), false
 		}
 		if !deadlineSet && readHeader > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(readHeader))
+			c.waitUntil(readHeader)
 			deadlineSet = true
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
@@ -260,7 +290,7 @@ func (c *conn) serveOne() (keep bool) {
 func (c *conn) handOver() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
-	c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	c.state.Store(stateClosed)
 	return c.s.handed.give(rc)
 }

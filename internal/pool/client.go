@@ -44,8 +44,12 @@ type client struct {
 	// reqStart is when the client sent a message while nothing was
 	// outstanding; lastReady when the last ReadyForQuery came (timeouts).
 	reqStart, lastReady time.Time
-	pumpDone            chan struct{}
-	pumpOut             []byte // the pumps' output buffer, passed from one to the next
+	// Pumps of this client, counted: the n-th (from 0) starts writing
+	// only when pumpsEnded reaches n, so replies keep their order;
+	// pumpWake, made on demand, is closed when one ends.
+	pumpsStarted, pumpsEnded uint64
+	pumpWake                 chan struct{}
+	pumpOut                  []byte // the pumps' output buffer, passed from one to the next
 
 	// Queueing for a server connection (queue.go), guarded by mu except
 	// qw, which the pool guards.
@@ -79,9 +83,12 @@ type client struct {
 	sessKey     string
 	pinned      bool
 	unnamedSess pgwire.SessionCommand // of the unnamed statement
-	unnamedSQL  string
-	portalSess  pgwire.SessionCommand // of the unnamed portal
-	portalSQL   string
+	// The last unnamed statement's text and what it does to the session.
+	lastUnnamed     []byte
+	lastUnnamedSess pgwire.SessionCommand
+	unnamedSQL      string
+	portalSess      pgwire.SessionCommand // of the unnamed portal
+	portalSQL       string
 }
 
 // maxNegotiations bounds SSLRequest/GSSENCRequest rounds before startup.

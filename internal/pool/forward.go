@@ -61,6 +61,7 @@ func (c *client) forward() {
 		c.mu.Lock()
 		if c.dropped {
 			c.mu.Unlock()
+			c.drain()
 			return
 		}
 		var now time.Time
@@ -92,10 +93,15 @@ func (c *client) forward() {
 					outTo = sc
 				}
 				c.startPumpLocked(sc)
-			} else if c.server == nil {
+			} else if c.server == nil && !c.dropped {
 				c.queued = true
 			}
-			// else: handed a connection already (adopt).
+			// else: handed a connection already (adopt), or failed.
+			if c.dropped {
+				c.mu.Unlock()
+				c.drain()
+				return
+			}
 			sc = c.server
 		}
 		if sc == nil {
@@ -150,10 +156,40 @@ func (c *client) processLocked(m pgwire.Message, out []byte) ([]byte, error) {
 
 // startPumpLocked starts the pump of a link the client goroutine made.
 func (c *client) startPumpLocked(sc *serverConn) {
-	prev := c.pumpDone
-	done := make(chan struct{})
-	c.pumpDone = done
-	go c.pumpOn(sc, prev, done)
+	go c.pumpOn(sc, c.newPumpLocked())
+}
+
+// newPumpLocked numbers a new pump of c.
+func (c *client) newPumpLocked() uint64 {
+	n := c.pumpsStarted
+	c.pumpsStarted++
+	return n
+}
+
+// waitPumps waits until n pumps of c have ended.
+func (c *client) waitPumps(n uint64) {
+	c.mu.Lock()
+	for c.pumpsEnded < n {
+		if c.pumpWake == nil {
+			c.pumpWake = make(chan struct{})
+		}
+		w := c.pumpWake
+		c.mu.Unlock()
+		<-w
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+}
+
+// endPump records the end of one of c's pumps.
+func (c *client) endPump() {
+	c.mu.Lock()
+	c.pumpsEnded++
+	if c.pumpWake != nil {
+		close(c.pumpWake)
+		c.pumpWake = nil
+	}
+	c.mu.Unlock()
 }
 
 // linkLocked makes sc the client's server connection.
@@ -176,8 +212,8 @@ func (c *client) unlinkLocked() {
 
 // pumpOn pumps sc's replies to c, then serves the queued clients sc is
 // handed to.
-func (c *client) pumpOn(sc *serverConn, prev, done chan struct{}) {
-	if next := c.pump(sc, prev, done); next != nil {
+func (c *client) pumpOn(sc *serverConn, n uint64) {
+	if next := c.pump(sc, n); next != nil {
 		servePumps(next, sc)
 	}
 }
@@ -186,13 +222,13 @@ func (c *client) pumpOn(sc *serverConn, prev, done chan struct{}) {
 // handed to after it, until a release leaves sc idle or closed.
 func servePumps(c *client, sc *serverConn) {
 	for c != nil {
-		prev, done, ok := c.adopt(sc)
+		n, ok := c.adopt(sc)
 		if !ok {
 			// The client left while the connection came: pass it on.
 			c = c.pool.releaseNext(sc, true, time.Now())
 			continue
 		}
-		c = c.pump(sc, prev, done)
+		c = c.pump(sc, n)
 	}
 }
 
@@ -200,16 +236,14 @@ func servePumps(c *client, sc *serverConn) {
 // following the reply queue (replies.go). When it ends at a safe point
 // the connection goes back to the pool, and if a queued client gets it,
 // pump returns that client for its caller to serve next.
-func (c *client) pump(sc *serverConn, prev, done chan struct{}) *client {
-	if prev != nil {
-		<-prev
-	}
+func (c *client) pump(sc *serverConn, n uint64) *client {
+	c.waitPumps(n)
 	out := c.pumpOut[:0]
 	defer func() {
 		if cap(out) <= flushAt*2 {
-			c.pumpOut = out[:0] // read by the next pump after done
+			c.pumpOut = out[:0] // read by the next pump after endPump
 		}
-		close(done)
+		c.endPump()
 	}()
 	clientOK := true
 	flush := func() {
@@ -299,9 +333,9 @@ func (c *client) pump(sc *serverConn, prev, done chan struct{}) *client {
 			xactStart = now
 		}
 		if release {
-			// A pump serving this client next waits on done, so it
-			// cannot overtake these replies; the next client's replies
-			// wait for this flush (done is closed before it is served).
+			// A pump serving this client next waits for this one to
+			// end, so it cannot overtake these replies; the next
+			// client's are served after this flush and endPump.
 			next := c.pool.releaseNext(sc, true, now)
 			flush()
 			return next
@@ -321,7 +355,7 @@ func (c *client) unlinkOnExit() {
 	sc := c.server
 	c.unlinkLocked()
 	safe := c.q.empty() && !c.dirty && c.txStatus == pgwire.TxIdle
-	done := c.pumpDone
+	pumps := c.pumpsStarted // gone: no pump starts after this
 	queued := c.queued
 	c.queued = false
 	c.mu.Unlock()
@@ -329,15 +363,13 @@ func (c *client) unlinkOnExit() {
 		c.dequeue()
 	}
 	if sc == nil {
-		if done != nil {
-			<-done
-		}
+		c.waitPumps(pumps)
 		return
 	}
 	// Stop the pump: it is blocked reading a server that owes nothing
 	// (safe) or is about to be closed anyway.
 	_ = sc.conn.SetReadDeadline(time.Now())
-	<-done
+	c.waitPumps(pumps)
 	_ = sc.conn.SetReadDeadline(time.Time{})
 	c.mu.Lock()
 	pinned := c.pinned

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"encoding/binary"
+	"io"
 	"time"
 
 	"holdfast/internal/pgwire"
@@ -22,13 +23,13 @@ import (
 // connection on.
 
 // adopt links queued client c to sc, which the pool handed it, and sends
-// the messages it queued. It returns the pump's ordering channels (see
+// the messages it queued. It returns the number of the pump to run (see
 // pump); ok is false if c has left.
-func (c *client) adopt(sc *serverConn) (prev, done chan struct{}, ok bool) {
+func (c *client) adopt(sc *serverConn) (pump uint64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone || c.server != nil {
-		return nil, nil, false
+		return 0, false
 	}
 	c.queued = false
 	c.waiting = false
@@ -45,9 +46,7 @@ func (c *client) adopt(sc *serverConn) (prev, done chan struct{}, ok bool) {
 		p = p[n:]
 	}
 	c.pending = c.pending[:0]
-	prev = c.pumpDone
-	done = make(chan struct{})
-	c.pumpDone = done
+	pump = c.newPumpLocked()
 	c.unstallLocked()
 	if err != nil {
 		// As the client goroutine does with a bad message: the client
@@ -70,7 +69,7 @@ func (c *client) adopt(sc *serverConn) (prev, done chan struct{}, ok bool) {
 	if cap(out) <= flushAt*2 {
 		c.adoptOut = out[:0]
 	}
-	return prev, done, true
+	return pump, true
 }
 
 // checkQueue fails the queued clients that waited query_wait_timeout
@@ -116,7 +115,25 @@ func (c *client) failQueued(err error) {
 	c.unstallLocked()
 	c.mu.Unlock()
 	c.fail(err)
+	// The error, then end of stream; the client goroutine reads and
+	// drops what the client still sends (drain), for a bounded time: a
+	// close with unread input would reset the connection, and the client
+	// could lose the error.
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.conn.SetReadDeadline(time.Now().Add(drainTime))
+		return
+	}
 	_ = c.conn.Close()
+}
+
+// drainTime bounds how long a dropped client's input is drained.
+const drainTime = time.Second
+
+// drain reads and drops what a dropped client still sends, until it
+// closes or the deadline failQueued set passes.
+func (c *client) drain() {
+	_, _ = io.Copy(io.Discard, c.conn)
 }
 
 // dequeue takes a leaving client off the queue. If a hand-off has
@@ -149,10 +166,14 @@ func (c *client) unstallLocked() {
 }
 
 // awaitLink waits until a stalled client's queued messages are sent;
-// false if it was dropped instead.
+// false if it was dropped instead (its input is drained then).
 func (c *client) awaitLink() bool {
 	<-c.wake
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.dropped
+	dropped := c.dropped
+	c.mu.Unlock()
+	if dropped {
+		c.drain()
+	}
+	return !dropped
 }

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"bytes"
+
 	"holdfast/internal/pgwire"
 )
 
@@ -58,7 +60,13 @@ func (c *client) parseLocked(m pgwire.Message, out []byte) ([]byte, error) {
 		return nil, malformed(m.Type())
 	}
 	if len(p.Name) == 0 {
-		c.unnamedSess, c.unnamedSQL = pgwire.ScanSessionBytes(p.Query), ""
+		// Drivers send the same few texts unnamed over and over: scan
+		// a text only when it differs from the last one.
+		if c.lastUnnamed == nil || !bytes.Equal(p.Query, c.lastUnnamed) {
+			c.lastUnnamed = append(c.lastUnnamed[:0], p.Query...)
+			c.lastUnnamedSess = pgwire.ScanSessionBytes(p.Query)
+		}
+		c.unnamedSess, c.unnamedSQL = c.lastUnnamedSess, ""
 		if c.unnamedSess.Kind != pgwire.SessOther {
 			c.unnamedSQL = string(p.Query)
 		}
