@@ -431,6 +431,33 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// The idle deadline is moved lazily (by at most an eighth of the idle
+// timeout early): a connection busy for longer than the idle timeout
+// stays open, and once idle it closes no earlier than that margin allows.
+func TestIdleDeadlineIsLazyButBounded(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	x := start(t, http.HandlerFunc(echo), func(s *http.Server) {
+		s.ReadHeaderTimeout = idle
+		s.IdleTimeout = idle
+	})
+	c := dial(t, x.addr)
+	busy := time.Now()
+	for i := 0; time.Since(busy) < 3*idle; i++ {
+		c.send(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i))
+		if _, body := c.read("GET"); !strings.HasPrefix(body, fmt.Sprintf("GET /%d ", i)) {
+			t.Fatalf("request %d after %v: %q", i, time.Since(busy), body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	last := time.Now()
+	if !c.closed() {
+		t.Fatal("idle connection left open")
+	}
+	if d := time.Since(last); d < idle-idle/8-20*time.Millisecond {
+		t.Fatalf("closed %v after the last request, want about %v", d, idle)
+	}
+}
+
 func TestShutdownDrainsInFlight(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
