@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"holdfast/internal/rawconn"
 )
 
 // leanClient is a minimal HTTP/1.1 client for the common case: a request
@@ -33,8 +35,9 @@ type leanClient struct {
 
 type leanConn struct {
 	c      net.Conn
+	raw    *rawconn.Conn // c, when it is a TCP connection
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	wbuf   []byte // the request being sent
 	idleAt time.Time
 	dl     time.Time // the deadline set on c
 }
@@ -84,10 +87,12 @@ func (lc *leanClient) get(ctx context.Context, now time.Time) (pc *leanConn, reu
 	if err != nil {
 		return nil, false, err
 	}
+	c = rawconn.Wrap(c)
+	raw, _ := c.(*rawconn.Conn)
 	return &leanConn{
-		c:  c,
-		br: bufio.NewReaderSize(c, upstreamBufferSize),
-		bw: bufio.NewWriterSize(c, upstreamBufferSize),
+		c:   c,
+		raw: raw,
+		br:  bufio.NewReaderSize(c, upstreamBufferSize),
 	}, false, nil
 }
 
@@ -152,8 +157,12 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 	if ctx.Done() != nil { // the fast path's requests cannot be canceled
 		stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
 	}
-	writeRequest(pc.bw, r.Method, lc.u.host, path, rawPath, query, r.Header)
-	if err := pc.bw.Flush(); err != nil {
+	pc.wbuf = appendRequest(pc.wbuf[:0], r.Method, lc.u.host, path, rawPath, query, r.Header)
+	if pc.raw != nil && pc.br.Buffered() == 0 {
+		// Written by the response's first read, which then waits for
+		// the answer without a read that finds nothing first.
+		pc.raw.SendBeforeRead(pc.wbuf)
+	} else if _, err := pc.c.Write(pc.wbuf); err != nil {
 		stop()
 		return nil, err
 	}
@@ -277,29 +286,30 @@ func (b *leanBody) Close() error {
 	return nil
 }
 
-// writeRequest writes an HTTP/1.1 request head without a body. The header
-// comes from the server's parser or from the gateway, but a value with a
-// line break is dropped all the same: it could forge a header upstream.
-func writeRequest(w *bufio.Writer, method, host, path, rawPath, query string, h http.Header) {
-	w.WriteString(method)
-	w.WriteByte(' ')
+// appendRequest appends an HTTP/1.1 request head without a body to b. The
+// header comes from the server's parser or from the gateway, but a value
+// with a line break is dropped all the same: it could forge a header
+// upstream.
+func appendRequest(b []byte, method, host, path, rawPath, query string, h http.Header) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
 	switch {
 	case rawPath != "":
-		w.WriteString(rawPath)
+		b = append(b, rawPath...)
 	case path == "":
-		w.WriteByte('/')
+		b = append(b, '/')
 	case pathNeedsEscape(path):
-		w.WriteString(escapePath(path))
+		b = append(b, escapePath(path)...)
 	default:
-		w.WriteString(path)
+		b = append(b, path...)
 	}
 	if query != "" {
-		w.WriteByte('?')
-		w.WriteString(query)
+		b = append(b, '?')
+		b = append(b, query...)
 	}
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
 	for k, vv := range h {
 		if k == "Host" || !safeHeaderText(k) {
 			continue
@@ -311,13 +321,13 @@ func writeRequest(w *bufio.Writer, method, host, path, rawPath, query string, h 
 			if !safeHeaderText(v) {
 				continue
 			}
-			w.WriteString(k)
-			w.WriteString(": ")
-			w.WriteString(v)
-			w.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
 		}
 	}
-	w.WriteString("\r\n")
+	return append(b, "\r\n"...)
 }
 
 func safeHeaderText(s string) bool {

@@ -40,6 +40,12 @@ type Conn struct {
 	rerrno syscall.Errno
 	readFn func(uintptr) bool
 
+	// What SendBeforeRead left for the next Read (guarded by rmu):
+	// sblock says its rest would block, serrno that writing it failed.
+	sbuf   []byte
+	sblock bool
+	serrno syscall.Errno
+
 	peekFn func(uintptr) bool // Quiet's; its answer is in rerrno
 
 	wmu     sync.Mutex
@@ -83,17 +89,47 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// Read reads like net.Conn.Read.
+// SendBeforeRead leaves b, a request, for the next Read to write before it
+// waits for the answer. Read writes it from inside the poller's read wait,
+// so it can wait for the answer at once instead of first trying a read
+// that finds nothing (Go's poller reads once before it waits, and that
+// read fails with EAGAIN right after a request is sent); no readiness that
+// follows the write is missed. What cannot be written without blocking is
+// written by Write. b must not change until Read returns, and no other
+// Write may run meanwhile. A write error is Read's error (Op "write").
+func (c *Conn) SendBeforeRead(b []byte) {
+	c.rmu.Lock()
+	c.sbuf = b
+	c.rmu.Unlock()
+}
+
+// Read reads like net.Conn.Read, after writing what SendBeforeRead left.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerrno = b, 0, 0
+	c.sblock, c.serrno = false, 0
 	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerrno
-	c.rbuf = nil
+	if err == nil && c.sblock {
+		// The request's rest would block: an ordinary write, then an
+		// ordinary read.
+		rest := c.sbuf
+		c.sbuf = nil
+		if _, werr := c.Write(rest); werr != nil {
+			c.rbuf = nil
+			c.rmu.Unlock()
+			return 0, werr
+		}
+		err = c.rc.Read(c.readFn)
+	}
+	n, errno, serrno := c.rn, c.rerrno, c.serrno
+	c.rbuf, c.sbuf = nil, nil
 	c.rmu.Unlock()
+	if serrno != 0 {
+		return 0, c.opError("write", nil, serrno)
+	}
 	if err = c.opError("read", err, errno); err != nil {
 		return 0, err
 	}
@@ -104,6 +140,23 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 func (c *Conn) doRead(fd uintptr) bool {
+	for len(c.sbuf) > 0 {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.sbuf))), uintptr(len(c.sbuf)))
+		switch e {
+		case 0:
+			c.sbuf = c.sbuf[r:]
+			if len(c.sbuf) == 0 {
+				return false // sent: wait for the answer
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			c.sblock = true
+			return true
+		default:
+			c.serrno = e
+			return true
+		}
+	}
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.rbuf))), uintptr(len(c.rbuf)))
 		switch e {

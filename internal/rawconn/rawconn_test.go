@@ -256,3 +256,77 @@ func TestQuiet(t *testing.T) {
 		t.Fatal("Quiet = true on a closed connection")
 	}
 }
+
+// A request left with SendBeforeRead is written by the next Read, which
+// returns the answer; one larger than the socket buffers is finished by
+// an ordinary write while the peer reads; a request to a peer that
+// answers nothing ends in the read deadline; and one to a peer that is
+// gone fails.
+func TestSendBeforeRead(t *testing.T) {
+	a, b := pair(t)
+	ca := a.(*Conn)
+
+	// An answer to each request, in turn.
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := b.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := b.Write(bytes.ToUpper(buf[:n])); err != nil {
+				return
+			}
+		}
+	}()
+	for _, req := range []string{"ping", "again", "third"} {
+		ca.SendBeforeRead([]byte(req))
+		got := make([]byte, 64)
+		_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := a.Read(got)
+		if err != nil || string(got[:n]) != string(bytes.ToUpper([]byte(req))) {
+			t.Fatalf("answer to %q: %q, %v", req, got[:n], err)
+		}
+	}
+
+	// Larger than the socket buffers: the rest is written while the
+	// peer reads it all, then the answer comes.
+	a2, b2 := pair(t)
+	big := bytes.Repeat([]byte("x"), 8<<20)
+	go func() {
+		if _, err := io.ReadFull(b2, make([]byte, len(big))); err != nil {
+			return
+		}
+		_, _ = b2.Write([]byte("done"))
+	}()
+	a2.(*Conn).SendBeforeRead(big)
+	_ = a2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, 16)
+	if n, err := io.ReadAtLeast(a2, got, 4); err != nil || string(got[:n]) != "done" {
+		t.Fatalf("answer after a large request: %q, %v", got[:n], err)
+	}
+
+	// No answer: the deadline ends the wait, after the request was sent.
+	a3, b3 := pair(t)
+	a3.(*Conn).SendBeforeRead([]byte("hello"))
+	_ = a3.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := a3.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("no answer: %v, want a deadline error", err)
+	}
+	_ = b3.SetReadDeadline(time.Now().Add(5 * time.Second))
+	peer := make([]byte, 8)
+	if n, err := b3.Read(peer); err != nil || string(peer[:n]) != "hello" {
+		t.Fatalf("peer got %q, %v", peer[:n], err)
+	}
+
+	// A peer that has gone: the request fails (reset), or the read sees
+	// the end of the stream; it never hangs.
+	a4, b4 := pair(t)
+	b4.(*Conn).Unwrap().(*net.TCPConn).SetLinger(0)
+	b4.Close() // with linger 0: a reset, before or after the request
+	a4.(*Conn).SendBeforeRead([]byte("anyone?"))
+	_ = a4.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := a4.Read(make([]byte, 8)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("request to a closed peer: %v, want a reset or EOF", err)
+	}
+}
