@@ -56,6 +56,7 @@ type client struct {
 	queued   bool   // in the pool's wait queue
 	gone     bool   // the client goroutine has left: hand-offs pass it by
 	dropped  bool   // taken off the queue with an error: read no more
+	adopted  uint64 // hand-offs so far (adopt)
 	pending  []byte // messages read while queued, sent by adopt
 	adoptOut []byte // adopt's output buffer
 	stalled  bool   // the client goroutine waits on wake (pending is full)

@@ -70,12 +70,13 @@ func (c *client) forward() {
 			c.reqStart = now
 		}
 		sc := c.server
-		if sc == nil && !c.queued {
+		for sc == nil && !c.queued {
 			if now.IsZero() {
 				now = time.Now()
 			}
 			c.waiting = true
 			c.request = now
+			adopted := c.adopted
 			c.mu.Unlock()
 			sc, err = c.pool.acquireOrQueue(c.srv.ctx, c, now)
 			c.mu.Lock()
@@ -93,15 +94,20 @@ func (c *client) forward() {
 					outTo = sc
 				}
 				c.startPumpLocked(sc)
-			} else if c.server == nil && !c.dropped {
-				c.queued = true
+				break
 			}
-			// else: handed a connection already (adopt), or failed.
 			if c.dropped {
 				c.mu.Unlock()
 				c.drain()
 				return
 			}
+			if c.adopted == adopted {
+				c.queued = true // still in the queue
+				break
+			}
+			// Handed a connection meanwhile (adopt); if that link has
+			// already ended (a settings replay alone can end it), queue
+			// again.
 			sc = c.server
 		}
 		if sc == nil {

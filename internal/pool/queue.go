@@ -33,6 +33,7 @@ func (c *client) adopt(sc *serverConn) (pump uint64, ok bool) {
 	}
 	c.queued = false
 	c.waiting = false
+	c.adopted++
 	c.pool.stats.observeWait(time.Since(c.request))
 	c.linkLocked(sc)
 	out := c.adoptOut[:0]
