@@ -97,6 +97,12 @@ func (c *Conn) CloseWrite() error {
 // follows the write is missed. What cannot be written without blocking is
 // written by Write. b must not change until Read returns, and no other
 // Write may run meanwhile. A write error is Read's error (Op "write").
+//
+// It is for a peer that answers requests, as an HTTP upstream does:
+// bytes that arrived before Read (unasked) are only seen once more
+// arrive, with the answer. A peer that may send first — a client
+// pipelining its next request — must not be read this way, or Read could
+// wait for bytes already there.
 func (c *Conn) SendBeforeRead(b []byte) {
 	c.rmu.Lock()
 	c.sbuf = b
