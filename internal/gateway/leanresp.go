@@ -240,13 +240,21 @@ func validFieldName(s string) bool {
 	return s != ""
 }
 
-func isTokenByte(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+func isTokenByte(c byte) bool { return tokenBytes[c] }
+
+// tokenBytes marks the bytes of an RFC 9110 token.
+var tokenBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			t[c] = true
+		}
 	}
-	return c < 0x80 && bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0
-}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
 
 // validFieldValue: visible ASCII, spaces, tabs and obs-text; no other
 // control byte.
