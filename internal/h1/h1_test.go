@@ -460,8 +460,8 @@ func TestIdleDeadlineIsLazyButBounded(t *testing.T) {
 	// The server set the deadline right after it sent the last response,
 	// at most the lazy margin short of idle; slack covers the time this
 	// client took to see the response.
-	if min := idle - idle/8 - 25*time.Millisecond; time.Since(last) < min {
-		t.Fatalf("closed %v after the last response, want at least %v", time.Since(last), min)
+	if least := idle - idle/8 - 25*time.Millisecond; time.Since(last) < least {
+		t.Fatalf("closed %v after the last response, want at least %v", time.Since(last), least)
 	}
 }
 
