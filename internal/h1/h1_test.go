@@ -34,10 +34,18 @@ func echo(w http.ResponseWriter, r *http.Request) {
 }
 
 type srv struct {
-	s    *Server
-	addr string
-	logs *bytes.Buffer
-	done chan error
+	s     *Server
+	addr  string
+	logs  *bytes.Buffer
+	logMu *sync.Mutex // guards logs
+	done  chan error
+}
+
+// logText returns what the server has logged so far.
+func (x *srv) logText() string {
+	x.logMu.Lock()
+	defer x.logMu.Unlock()
+	return x.logs.String()
 }
 
 func start(t *testing.T, h http.Handler, tune func(*http.Server)) *srv {
@@ -53,7 +61,7 @@ func start(t *testing.T, h http.Handler, tune func(*http.Server)) *srv {
 	logs := new(bytes.Buffer)
 	var mu sync.Mutex
 	s := &Server{Handler: h, Fallback: fb, Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))}
-	x := &srv{s: s, addr: ln.Addr().String(), logs: logs, done: make(chan error, 1)}
+	x := &srv{s: s, addr: ln.Addr().String(), logs: logs, logMu: &mu, done: make(chan error, 1)}
 	go func() { x.done <- s.Serve(ln) }()
 	t.Cleanup(func() {
 		s.Close()
@@ -392,8 +400,11 @@ func TestPanicsCloseTheConnection(t *testing.T) {
 	if res, _ := c.read("GET"); res.StatusCode != 200 {
 		t.Fatalf("after panics: %d", res.StatusCode)
 	}
-	time.Sleep(50 * time.Millisecond)
-	logs := x.logs.String()
+	// The panic is logged after the connection is closed: poll for it.
+	logs := x.logText()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs, "boom") && time.Now().Before(deadline); logs = x.logText() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(logs, "boom") || strings.Count(logs, "panic serving request") != 1 {
 		t.Fatalf("want one logged panic (boom) and none for ErrAbortHandler, got:\n%s", logs)
 	}
