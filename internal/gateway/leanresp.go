@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
+
+	"holdfast/internal/httpfield"
 )
 
 // The lean client's response reader. The common answer of an upstream —
@@ -108,14 +111,14 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 		return nil, false
 	}
 	res := &http.Response{
-		Status:     trimLeftSpace(line[len(proto):]),
+		Status:     strings.TrimLeft(line[len(proto):], " "),
 		StatusCode: code,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, fields),
 	}
-	if !validFieldValue(line) {
+	if !httpfield.ValidValue(line) {
 		return nil, false
 	}
 	vals := make([]string, fields)
@@ -127,12 +130,12 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 		}
 		line := rest[:eol]
 		rest = rest[eol+2:]
-		colon := indexByteString(line, ':')
-		if colon <= 0 || !validFieldName(line[:colon]) {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || !httpfield.IsToken(line[:colon]) {
 			return nil, false
 		}
-		value := trimOWS(line[colon+1:])
-		if !validFieldValue(value) {
+		value := httpfield.TrimOWS(line[colon+1:])
+		if !httpfield.ValidValue(value) {
 			return nil, false
 		}
 		key := line[:colon]
@@ -151,7 +154,7 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 			}
 			contentLength = n
 		case "Connection":
-			if tokenListHas(value, "close") {
+			if httpfield.HasToken(value, "close") {
 				res.Close = true
 			}
 		}
@@ -204,69 +207,6 @@ func indexCRLF(s string) int {
 	return -1
 }
 
-func indexByteString(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimLeftSpace(s string) string {
-	for s != "" && s[0] == ' ' {
-		s = s[1:]
-	}
-	return s
-}
-
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// validFieldName: an RFC 9110 token.
-func validFieldName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isTokenByte(c byte) bool { return tokenBytes[c] }
-
-// tokenBytes marks the bytes of an RFC 9110 token.
-var tokenBytes = func() (t [256]bool) {
-	for c := 0; c < 256; c++ {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			t[c] = true
-		}
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
-
-// validFieldValue: visible ASCII, spaces, tabs and obs-text; no other
-// control byte.
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // isCanonical reports whether a token is already in the form
 // http.CanonicalHeaderKey gives it.
 func isCanonical(s string) bool {
@@ -297,40 +237,4 @@ func parseContentLength(s string) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-// tokenListHas reports whether a comma-separated list holds token,
-// case-insensitively.
-func tokenListHas(list, token string) bool {
-	for list != "" {
-		var item string
-		if i := indexByteString(list, ','); i >= 0 {
-			item, list = list[:i], list[i+1:]
-		} else {
-			item, list = list, ""
-		}
-		if equalFoldASCII(trimOWS(item), token) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

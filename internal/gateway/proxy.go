@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"holdfast/internal/httpfield"
 )
 
 // exchange is what one client request became; it feeds the access log.
@@ -359,9 +361,9 @@ var (
 // returns the protocol the client asks to upgrade to, if any.
 func prepareHeaders(r *http.Request) (upType string) {
 	h := r.Header
-	te := tokenIn(h["Te"], "trailers")
+	te := httpfield.AnyHasToken(h["Te"], "trailers")
 	if c := h["Connection"]; len(c) > 0 {
-		if tokenIn(c, "upgrade") {
+		if httpfield.AnyHasToken(c, "upgrade") {
 			if v := h["Upgrade"]; len(v) > 0 && printable(v[0]) {
 				upType = v[0]
 			}
@@ -433,20 +435,6 @@ func canonicalToken(tok string) string {
 		return "Close"
 	}
 	return textproto.CanonicalMIMEHeaderKey(tok)
-}
-
-// tokenIn reports whether a comma-separated header lists token.
-func tokenIn(values []string, token string) bool {
-	for _, line := range values {
-		for line != "" {
-			var tok string
-			tok, line, _ = strings.Cut(line, ",")
-			if strings.EqualFold(strings.TrimSpace(tok), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func printable(s string) bool {

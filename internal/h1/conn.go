@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"holdfast/internal/httpfield"
 )
 
 // Connection states, for Shutdown: only an idle connection (waiting for a
@@ -181,7 +183,7 @@ func (c *conn) parse(n int) bool {
 	line := head[:eol]
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || !isToken(method) || method == http.MethodConnect ||
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !httpfield.IsToken(method) || method == http.MethodConnect ||
 		len(target) == 0 || target[0] != '/' {
 		return false
 	}
@@ -208,11 +210,11 @@ func (c *conn) parse(n int) bool {
 			return false // no name, or obs-fold (a line starting with space)
 		}
 		name := l[:colon]
-		if !isToken(name) {
+		if !httpfield.IsToken(name) {
 			return false
 		}
 		v := strings.Trim(l[colon+1:], " \t")
-		if !validValue(v) {
+		if !httpfield.ValidValue(v) {
 			return false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -224,10 +226,10 @@ func (c *conn) parse(n int) bool {
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings":
 			return false
 		case "Connection":
-			if tokenIn(v, "upgrade") {
+			if httpfield.HasToken(v, "upgrade") {
 				return false
 			}
-			if tokenIn(v, "close") {
+			if httpfield.HasToken(v, "close") {
 				closeConn = true
 			}
 		}
@@ -310,32 +312,6 @@ func (r *replayConn) Read(p []byte) (int, error) {
 	return r.Conn.Read(p)
 }
 
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = charTable("!#$%&'*+-.^_`|~")
-
-// validValue reports whether a field value has no control character other
-// than tab (bytes from 0x80 are allowed, as net/http allows them).
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // validHost allows what net/http allows in a Host header.
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
@@ -361,16 +337,4 @@ func charTable(extra string) (t [256]bool) {
 		t[c] = true
 	}
 	return t
-}
-
-// tokenIn reports whether a comma-separated value lists token.
-func tokenIn(v, token string) bool {
-	for v != "" {
-		var tok string
-		tok, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.TrimSpace(tok), token) {
-			return true
-		}
-	}
-	return false
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"holdfast/internal/httpfield"
 )
 
 // chunkingAfter is how much body is held back, when the handler set no
@@ -71,7 +73,7 @@ func (w *response) WriteHeader(code int) {
 		}
 	}
 	delete(w.hdr, "Transfer-Encoding")
-	if tokenIn(strings.Join(w.hdr["Connection"], ","), "close") {
+	if httpfield.AnyHasToken(w.hdr["Connection"], "close") {
 		w.closeAfter = true
 	}
 }
@@ -227,7 +229,7 @@ func (w *response) writeHead(final bool, first []byte) {
 	b := w.c.bw
 	writeStatus(b, w.status)
 	for k, vs := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpfield.IsToken(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -265,7 +267,7 @@ func (w *response) writeTrailers() {
 		}
 	}
 	for k, vs := range w.hdr {
-		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && isToken(name) {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpfield.IsToken(name) {
 			for _, v := range vs {
 				writeField(b, name, v)
 			}
