@@ -39,27 +39,14 @@ type leanConn struct {
 	br     *bufio.Reader
 	wbuf   []byte // the request being sent
 	idleAt time.Time
-	dl     time.Time // the deadline set on c
+	dl     rawconn.LazyDeadline // the deadline set on c
 }
-
-// lazyDeadline: an exchange leaves the connection's deadline alone when
-// the one set is earlier than wanted by less than this (or an eighth of
-// the timeout), as nginx leaves its timers (NGX_TIMER_LAZY_DELAY).
-const lazyDeadline = 300 * time.Millisecond
 
 // setDeadline sets the connection's deadline to t (zero: none), lazily.
 func (pc *leanConn) setDeadline(t time.Time, timeout time.Duration) {
-	if t.IsZero() {
-		if pc.dl.IsZero() {
-			return
-		}
-	} else if !pc.dl.IsZero() {
-		if d := t.Sub(pc.dl); d >= 0 && d < min(lazyDeadline, timeout/8) {
-			return
-		}
+	if pc.dl.Move(t, timeout) {
+		pc.c.SetDeadline(t)
 	}
-	pc.dl = t
-	pc.c.SetDeadline(t)
 }
 
 // aLongTimeAgo is a deadline that makes blocked I/O return at once.

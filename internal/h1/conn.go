@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"holdfast/internal/httpfield"
+	"holdfast/internal/rawconn"
 )
 
 // Connection states, for Shutdown: only an idle connection (waiting for a
@@ -37,38 +38,20 @@ type conn struct {
 	hdr  http.Header
 	vals []string
 	w    response
-	rdl  time.Time // the read deadline set on nc
+	rdl  rawconn.LazyDeadline // the read deadline set on nc
 }
 
-// lazyDeadline: a read deadline is moved later only when it would move by
-// more than this (or an eighth of the timeout, if less), as nginx updates
-// its timers (NGX_TIMER_LAZY_DELAY); at high request rates most requests
-// then leave the connection's timer alone, and a keep-alive connection
-// may be closed that much early.
-const lazyDeadline = 300 * time.Millisecond
-
-// waitUntil sets nc's read deadline to wait from now (none for 0), unless
-// the one set is earlier by less than the lazy margin.
+// waitUntil sets nc's read deadline to wait from now (none for 0),
+// lazily: a keep-alive connection may be closed up to the lazy margin
+// early.
 func (c *conn) waitUntil(wait time.Duration) {
-	if wait <= 0 {
-		c.setReadDeadline(time.Time{})
-		return
+	var t time.Time
+	if wait > 0 {
+		t = time.Now().Add(wait)
 	}
-	t := time.Now().Add(wait)
-	if !c.rdl.IsZero() {
-		if d := t.Sub(c.rdl); d >= 0 && d < min(lazyDeadline, wait/8) {
-			return
-		}
+	if c.rdl.Move(t, wait) {
+		c.nc.SetReadDeadline(t)
 	}
-	c.setReadDeadline(t)
-}
-
-func (c *conn) setReadDeadline(t time.Time) {
-	if t.IsZero() && c.rdl.IsZero() {
-		return
-	}
-	c.rdl = t
-	c.nc.SetReadDeadline(t)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -292,7 +275,7 @@ func (c *conn) serveOne() (keep bool) {
 func (c *conn) handOver() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
-	c.setReadDeadline(time.Time{})
+	c.waitUntil(0)
 	c.state.Store(stateClosed)
 	return c.s.handed.give(rc)
 }
