@@ -239,10 +239,20 @@ func (p *pool) acquireOrQueue(ctx context.Context, c *client, start time.Time) (
 func (p *pool) reserveDial(w *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.paused && !p.closed && p.total < p.size+p.reserve && p.removeWaiterLocked(w) {
-		p.stats.reserveUsed.Add(1)
-		p.dialForLocked(w)
+	if p.reserveRoomLocked() && p.removeWaiterLocked(w) {
+		p.openReserveLocked(w)
 	}
+}
+
+// reserveRoomLocked reports whether a reserve connection may open now.
+func (p *pool) reserveRoomLocked() bool {
+	return !p.paused && !p.closed && p.total < p.size+p.reserve
+}
+
+// openReserveLocked opens a reserve connection for w, off the queue.
+func (p *pool) openReserveLocked(w *waiter) {
+	p.stats.reserveUsed.Add(1)
+	p.dialForLocked(w)
 }
 
 func (p *pool) removeWaiterLocked(w *waiter) bool {

@@ -87,10 +87,8 @@ func (p *pool) checkQueue(now time.Time, waitTimeout, reserveAfter time.Duration
 		case now.Sub(w.since) >= waitTimeout:
 			expired = append(expired, w)
 			continue
-		case p.reserve > 0 && now.Sub(w.since) >= reserveAfter &&
-			!p.paused && !p.closed && p.total < p.size+p.reserve:
-			p.stats.reserveUsed.Add(1)
-			p.dialForLocked(w)
+		case p.reserve > 0 && now.Sub(w.since) >= reserveAfter && p.reserveRoomLocked():
+			p.openReserveLocked(w)
 			continue
 		}
 		kept = append(kept, w)
