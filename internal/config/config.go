@@ -69,10 +69,19 @@ type Listener struct {
 	// holdfast's lean HTTP/1.1 server (internal/h1) and everything else
 	// with net/http; nil means on. Off: net/http serves everything.
 	FastPath *bool `yaml:"fast_path"`
+	// EventLoop serves the fast path's connections on a few epoll event
+	// loops (internal/evloop) instead of a goroutine each, on Linux; nil
+	// means on. A request the loops cannot serve without blocking moves
+	// its connection to a goroutine.
+	EventLoop *bool `yaml:"event_loop"`
 }
 
 // FastPathOn reports whether the listener uses the HTTP/1.1 fast path.
 func (l Listener) FastPathOn() bool { return l.TLS == nil && (l.FastPath == nil || *l.FastPath) }
+
+// EventLoopOn reports whether the listener's fast path runs on the event
+// loops.
+func (l Listener) EventLoopOn() bool { return l.FastPathOn() && (l.EventLoop == nil || *l.EventLoop) }
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {

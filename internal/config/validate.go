@@ -143,6 +143,9 @@ func (l *loader) validate(c *Config) {
 				l.at(p+".fast_path", "the HTTP/1.1 fast path serves plain listeners only; remove fast_path or tls")
 			}
 		}
+		if ln.EventLoop != nil && *ln.EventLoop && !ln.FastPathOn() {
+			l.at(p+".event_loop", "the event loops serve the HTTP/1.1 fast path only; turn fast_path on (and tls off) or remove event_loop")
+		}
 	}
 
 	ups := map[string]bool{}

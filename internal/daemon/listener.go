@@ -61,7 +61,8 @@ func (d *Daemon) openListener(lc config.Listener, lim config.Limits) (*listener,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	if lc.FastPathOn() {
-		l.fast = &h1.Server{Handler: d.handler, Fallback: l.srv, Log: d.log}
+		l.fast = &h1.Server{Handler: d.handler, Fallback: l.srv, Log: d.log,
+			EventLoop: lc.EventLoopOn(), Loopable: d.handler.Loopable}
 	}
 	return l, nil
 }
@@ -110,7 +111,7 @@ func (l *listener) shutdown(ctx context.Context) error {
 func (l *listener) keeps(lc config.Listener) bool {
 	sameAddr := l.cfg.Listen == lc.Listen || l.addr() == lc.Listen
 	return sameAddr && (l.cfg.TLS == nil) == (lc.TLS == nil) && l.cfg.H2C == lc.H2C &&
-		l.cfg.FastPathOn() == lc.FastPathOn()
+		l.cfg.FastPathOn() == lc.FastPathOn() && l.cfg.EventLoopOn() == lc.EventLoopOn()
 }
 
 // holds reports whether the listener is bound to addr.

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"holdfast/internal/evloop"
 	"holdfast/internal/rawconn"
 )
 
@@ -31,6 +33,15 @@ type leanClient struct {
 
 	mu   sync.Mutex
 	idle []*leanConn // most recently used last
+
+	// The idle connections of each event loop (by Loop.ID), made at its
+	// first request; each is used only on its loop, without a lock.
+	loops []atomic.Pointer[loopIdle]
+}
+
+type loopIdle struct {
+	lp   *evloop.Loop
+	idle []*leanConn // most recently used last
 }
 
 type leanConn struct {
@@ -40,6 +51,7 @@ type leanConn struct {
 	wbuf   []byte // the request being sent
 	idleAt time.Time
 	dl     rawconn.LazyDeadline // the deadline set on c
+	lp     *evloop.Loop         // the event loop c belongs to, if any
 }
 
 // setDeadline sets the connection's deadline to t (zero: none), lazily.
@@ -53,11 +65,51 @@ func (pc *leanConn) setDeadline(t time.Time, timeout time.Duration) {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func newLeanClient(u *upstream, maxIdle int, headerTimeout time.Duration) *leanClient {
-	return &leanClient{u: u, maxIdle: maxIdle, idleTimeout: upstreamIdleTimeout, headerTO: headerTimeout}
+	return &leanClient{u: u, maxIdle: maxIdle, idleTimeout: upstreamIdleTimeout, headerTO: headerTimeout,
+		loops: make([]atomic.Pointer[loopIdle], evloop.DefaultSize())}
+}
+
+// onLoop returns lp's idle connections.
+func (lc *leanClient) onLoop(lp *evloop.Loop) *loopIdle {
+	slot := &lc.loops[lp.ID()]
+	li := slot.Load()
+	if li == nil {
+		li = &loopIdle{lp: lp}
+		slot.Store(li) // only lp's coroutines store into its slot
+	}
+	return li
+}
+
+// getOnLoop is get for a request an event loop serves: the connection
+// is one of the loop's, dialed off the loop.
+func (lc *leanClient) getOnLoop(ctx context.Context, lp *evloop.Loop, now time.Time) (pc *leanConn, reused bool, err error) {
+	li := lc.onLoop(lp)
+	for n := len(li.idle); n > 0; n = len(li.idle) {
+		pc = li.idle[n-1]
+		li.idle[n-1] = nil
+		li.idle = li.idle[:n-1]
+		if now.Sub(pc.idleAt) < lc.idleTimeout {
+			return pc, true, nil
+		}
+		pc.c.Close()
+	}
+	var nc net.Conn
+	lp.Await(func() { nc, err = lc.u.dial(ctx, "tcp", lc.u.dialAddr) })
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := lp.Adopt(nc)
+	if err != nil {
+		return nil, false, err
+	}
+	return &leanConn{c: c, br: bufio.NewReaderSize(c, upstreamBufferSize), lp: lp}, false, nil
 }
 
 // get returns an idle connection (reused = true) or dials a new one.
-func (lc *leanClient) get(ctx context.Context, now time.Time) (pc *leanConn, reused bool, err error) {
+func (lc *leanClient) get(ctx context.Context, lp *evloop.Loop, now time.Time) (pc *leanConn, reused bool, err error) {
+	if lp != nil {
+		return lc.getOnLoop(ctx, lp, now)
+	}
 	lc.mu.Lock()
 	for n := len(lc.idle); n > 0; n = len(lc.idle) {
 		pc = lc.idle[n-1]
@@ -91,6 +143,15 @@ func (lc *leanClient) put(pc *leanConn) {
 		return
 	}
 	pc.idleAt = time.Now()
+	if pc.lp != nil {
+		li := lc.onLoop(pc.lp)
+		if len(li.idle) < lc.maxIdle {
+			li.idle = append(li.idle, pc)
+			return
+		}
+		pc.c.Close()
+		return
+	}
 	lc.mu.Lock()
 	if len(lc.idle) < lc.maxIdle {
 		lc.idle = append(lc.idle, pc)
@@ -110,17 +171,29 @@ func (lc *leanClient) closeIdle() {
 	for _, pc := range idle {
 		pc.c.Close()
 	}
+	for i := range lc.loops {
+		if li := lc.loops[i].Load(); li != nil {
+			li.lp.Post(func() {
+				for _, pc := range li.idle {
+					pc.c.Close()
+				}
+				li.idle = nil
+			})
+		}
+	}
 }
 
 // roundTrip sends r (method, header and context; the body is nil) to path
 // and query on the upstream. A reused connection that turns out to be closed
 // by the upstream before any answer is replaced by a new one once: the
 // request is idempotent, so sending it again is safe.
-func (lc *leanClient) roundTrip(r *http.Request, path, rawPath, query string) (*http.Response, error) {
+//
+// lp is the event loop serving the request, nil when a goroutine does.
+func (lc *leanClient) roundTrip(lp *evloop.Loop, r *http.Request, path, rawPath, query string) (*http.Response, error) {
 	ctx := r.Context()
 	for {
 		now := time.Now()
-		pc, reused, err := lc.get(ctx, now)
+		pc, reused, err := lc.get(ctx, lp, now)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,10 @@ import (
 // errLeanFallback says the response must be read by http.ReadResponse.
 var errLeanFallback = errors.New("gateway: response needs net/http")
 
+// maxLeanLines bounds the lines of a head the lean reader parses (status
+// line included); a longer head is net/http's.
+const maxLeanLines = 64
+
 // readLeanResponse parses the response head at the start of br and
 // consumes it, returning the response without a body (ContentLength says
 // how long it is), or errLeanFallback with nothing consumed. Read errors
@@ -34,7 +38,7 @@ func readLeanResponse(br *bufio.Reader, req *http.Request) (*http.Response, erro
 	if req.Method == http.MethodHead {
 		return nil, errLeanFallback
 	}
-	var head []byte
+	var ends [maxLeanLines]int
 	for n := 1; ; {
 		b, err := br.Peek(n)
 		if err != nil {
@@ -47,41 +51,62 @@ func readLeanResponse(br *bufio.Reader, req *http.Request) (*http.Response, erro
 			return nil, err
 		}
 		b, _ = br.Peek(br.Buffered())
-		i := bytes.Index(b, crlfcrlf)
-		if i >= 0 {
-			b = b[:i+4]
-		}
-		if hasBareLF(b) {
-			// A head with bare line feeds, which net/http accepts,
-			// may never hold CRLF CRLF: do not wait for it.
+		lines, size, ok := scanHead(b, &ends)
+		if !ok {
 			return nil, errLeanFallback
 		}
-		if i >= 0 {
-			head = b
-			break
+		if size > 0 {
+			res, ok := parseLeanHead(b[:size], ends[:lines])
+			if !ok {
+				return nil, errLeanFallback
+			}
+			_, _ = br.Discard(size)
+			res.Request = req
+			return res, nil
 		}
 		if len(b) >= br.Size() {
 			return nil, errLeanFallback
 		}
 		n = len(b) + 1
 	}
-	res, ok := parseLeanHead(head)
-	if !ok {
-		return nil, errLeanFallback
-	}
-	_, _ = br.Discard(len(head))
-	res.Request = req
-	return res, nil
 }
 
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
+// scanHead finds the lines of the head at the start of b: ends[i] is the
+// index of line i's line feed, size the head's length up to and with the
+// blank line (0 while b does not hold all of it). ok is false for what
+// the lean reader leaves to net/http: a bare line feed (which net/http
+// accepts, and then CRLF CRLF may never come), an empty first line, more
+// than maxLeanLines lines.
+func scanHead(b []byte, ends *[maxLeanLines]int) (lines, size int, ok bool) {
+	start := 0
+	for {
+		i := bytes.IndexByte(b[start:], '\n')
+		if i < 0 {
+			return lines, 0, true
+		}
+		i += start
+		if i == 0 || b[i-1] != '\r' {
+			return 0, 0, false
+		}
+		if i == start+1 { // a blank line: the end of the head
+			if lines == 0 {
+				return 0, 0, false
+			}
+			return lines, i + 1, true
+		}
+		if lines == len(ends) {
+			return 0, 0, false
+		}
+		ends[lines] = i
+		lines++
+		start = i + 1
+	}
+}
 
-// parseLeanHead parses a whole response head (ending with CRLF CRLF); ok
-// is false for anything readLeanResponse leaves to net/http.
-func parseLeanHead(b []byte) (*http.Response, bool) {
+// parseLeanHead parses a whole response head (ending with CRLF CRLF) whose
+// line feeds are at ends (the blank line's excluded), in one pass over each
+// line; ok is false for anything readLeanResponse leaves to net/http.
+func parseLeanHead(b []byte, ends []int) (*http.Response, bool) {
 	const proto = "HTTP/1.1 "
 	if len(b) < len(proto)+3+2 || string(b[:len(proto)]) != proto {
 		return nil, false
@@ -96,20 +121,15 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified || code > 999 {
 		return nil, false
 	}
-	// Count the fields first, for one backing array of values.
-	fields := bytes.Count(b, crlf) - 2
-	if fields < 0 {
-		return nil, false
-	}
 	s := string(b) // one allocation: keys and values are substrings of it
-	eol := indexCRLF(s)
-	if eol < len(proto)+3 {
-		return nil, false
-	}
-	line := s[:eol]
+	line := s[:ends[0]-1]
 	if c := line[len(proto)+3:]; c != "" && c[0] != ' ' {
 		return nil, false
 	}
+	if !httpfield.ValidValue(line) {
+		return nil, false
+	}
+	fields := len(ends) - 1
 	res := &http.Response{
 		Status:     strings.TrimLeft(line[len(proto):], " "),
 		StatusCode: code,
@@ -118,29 +138,42 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 		ProtoMinor: 1,
 		Header:     make(http.Header, fields),
 	}
-	if !httpfield.ValidValue(line) {
-		return nil, false
-	}
 	vals := make([]string, fields)
 	contentLength := int64(-1)
-	for rest := s[eol+2:]; rest != "\r\n"; {
-		eol := indexCRLF(rest)
-		if eol <= 0 {
+	for k, st := range ends[:fields] {
+		st++                 // the field line starts after the previous line feed
+		end := ends[k+1] - 1 // and ends before its carriage return
+		// The name: token characters up to the colon, noting whether it
+		// is already canonical.
+		j, canonical, upper := st, true, true
+		for ; j < end && s[j] != ':'; j++ {
+			c := s[j]
+			if !httpfield.IsTokenChar(c) {
+				return nil, false // also a line starting with space: obs-fold
+			}
+			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+				canonical = false
+			}
+			upper = c == '-'
+		}
+		if j == st || j == end {
 			return nil, false
 		}
-		line := rest[:eol]
-		rest = rest[eol+2:]
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || !httpfield.IsToken(line[:colon]) {
-			return nil, false
+		key := s[st:j]
+		if !canonical {
+			key = http.CanonicalHeaderKey(key)
 		}
-		value := httpfield.TrimOWS(line[colon+1:])
+		// The value, without leading and trailing white space.
+		vs, ve := j+1, end
+		for vs < ve && (s[vs] == ' ' || s[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
+			ve--
+		}
+		value := s[vs:ve]
 		if !httpfield.ValidValue(value) {
 			return nil, false
-		}
-		key := line[:colon]
-		if !isCanonical(key) {
-			key = http.CanonicalHeaderKey(key)
 		}
 		switch key {
 		case "Transfer-Encoding", "Trailer", "Pragma":
@@ -174,54 +207,6 @@ func parseLeanHead(b []byte) (*http.Response, bool) {
 		delete(res.Header, "Connection") // as net/http does
 	}
 	return res, true
-}
-
-// hasBareLF reports whether b has a line feed not preceded by a carriage
-// return.
-func hasBareLF(b []byte) bool {
-	for i := bytes.IndexByte(b, '\n'); i >= 0; {
-		if i == 0 || b[i-1] != '\r' {
-			return true
-		}
-		j := bytes.IndexByte(b[i+1:], '\n')
-		if j < 0 {
-			return false
-		}
-		i += 1 + j
-	}
-	return false
-}
-
-func indexCRLF(s string) int {
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '\r' {
-			if s[i+1] != '\n' {
-				return -1
-			}
-			return i
-		}
-		if s[i] == '\n' {
-			return -1
-		}
-	}
-	return -1
-}
-
-// isCanonical reports whether a token is already in the form
-// http.CanonicalHeaderKey gives it.
-func isCanonical(s string) bool {
-	upper := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if upper && c >= 'a' && c <= 'z' {
-			return false
-		}
-		if !upper && c >= 'A' && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
 }
 
 func parseContentLength(s string) (int64, bool) {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"holdfast/internal/evloop"
 	"holdfast/internal/httpfield"
 )
 
@@ -133,7 +134,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 		var err error
 		if lean := t.up.lean; lean != nil && body == nil && upType == "" && retryable {
 			outPath, outRaw := rt.upstreamPath(t.up, p, rawP)
-			res, err = lean.roundTrip(r, outPath, outRaw, r.URL.RawQuery)
+			res, err = lean.roundTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
 		} else {
 			res, err = t.up.transport.RoundTrip(newOutbound(r, rt, t.up, p, rawP, body))
 		}
@@ -165,6 +166,43 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 		}
 		return
 	}
+}
+
+// loopOf is the event loop serving w's request, nil when a goroutine does.
+func loopOf(w http.ResponseWriter) *evloop.Loop {
+	if l, ok := w.(interface{ EventLoop() *evloop.Loop }); ok {
+		return l.EventLoop()
+	}
+	return nil
+}
+
+// Loopable reports whether the current Gateway serves r without blocking
+// on anything but the client's and upstreams' connections, so that an
+// event loop may run it (package evloop): a request the lean client
+// forwards, or one answered from the gateway itself. h1 asks it.
+func (h *Handler) Loopable(r *http.Request) bool {
+	g := h.cur.Load()
+	return g == nil || g.loopable(r)
+}
+
+func (g *Gateway) loopable(r *http.Request) bool {
+	if !idempotent(r) {
+		return false // the lean client sends only what may be sent twice
+	}
+	p, _ := cleanPath(r.URL.Path)
+	rt := g.match(r, p)
+	if rt == nil {
+		return true
+	}
+	if !rt.lean {
+		return false
+	}
+	if sp := rt.split.Load(); sp != nil {
+		if (sp.cand != nil && sp.cand.up.lean == nil) || (sp.stable != nil && sp.stable.up.lean == nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // choose picks a target among those in rotation, or among all of them when

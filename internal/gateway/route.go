@@ -32,6 +32,7 @@ type route struct {
 
 	fallback *target     // fallback upstream, or nil
 	static   *staticResp // static fallback, or nil
+	lean     bool        // every target and the fallback upstream have a lean client
 
 	// Rollouts (split.go): the live split, where its client key comes
 	// from, whether that is the key ServeHTTP already read, and the
@@ -172,6 +173,10 @@ func (g *Gateway) buildRoute(rc *config.Route, rec Recorder) (*route, error) {
 	}
 	if rt.killSwitch != "" && rt.fallback == nil && rt.static == nil {
 		return nil, fmt.Errorf("kill_switch: needs a fallback (upstream or static)")
+	}
+	rt.lean = rt.fallback == nil || rt.fallback.up.lean != nil
+	for _, t := range rt.targets {
+		rt.lean = rt.lean && t.up.lean != nil
 	}
 	return rt, nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"holdfast/internal/evloop"
 	"holdfast/internal/httpfield"
 	"holdfast/internal/rawconn"
 )
@@ -39,6 +40,7 @@ type conn struct {
 	vals []string
 	w    response
 	rdl  rawconn.LazyDeadline // the read deadline set on nc
+	loop *evloop.Conn         // nc, while an event loop serves it
 }
 
 // waitUntil sets nc's read deadline to wait from now (none for 0),
@@ -81,13 +83,18 @@ func (s *Server) limits() (maxHeader int, readHeader, idle time.Duration) {
 	return maxHeader, readHeader, idle
 }
 
-func (c *conn) serve() {
-	handed := false
+func (c *conn) serve() { c.serveFrom(false) }
+
+// serveFrom serves requests until the connection closes or moves on;
+// resumed is true when the first request is already in the buffer and the
+// connection already counted active (it moved here from an event loop).
+func (c *conn) serveFrom(resumed bool) {
+	moved := false
 	defer func() {
-		if !handed {
+		if !moved {
 			c.nc.Close()
+			c.s.forget(c)
 		}
-		c.s.forget(c)
 	}()
 	maxHeader, readHeader, idle := c.s.limits()
 	first := true
@@ -96,15 +103,18 @@ func (c *conn) serve() {
 		if first {
 			wait = readHeader
 		}
-		if wait > 0 || !first {
-			c.waitUntil(wait)
+		if !resumed {
+			if wait > 0 || !first {
+				c.waitUntil(wait)
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+			if !c.state.CompareAndSwap(stateIdle, stateActive) {
+				return // Shutdown closed it while idle
+			}
 		}
-		if _, err := c.br.Peek(1); err != nil {
-			return
-		}
-		if !c.state.CompareAndSwap(stateIdle, stateActive) {
-			return // Shutdown closed it while idle
-		}
+		resumed = false
 		n, ok := c.headEnd(first, readHeader)
 		if n < 0 {
 			return // the client went away or was too slow
@@ -113,7 +123,11 @@ func (c *conn) serve() {
 			ok = c.parse(n)
 		}
 		if !ok {
-			handed = c.handOver()
+			moved = c.handOver()
+			return
+		}
+		if c.loop != nil && (c.s.Loopable == nil || !c.s.Loopable(&c.req)) {
+			moved = c.leaveLoop()
 			return
 		}
 		first = false
@@ -125,6 +139,27 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// leaveLoop moves the connection, its current request still unread in the
+// buffer, from its event loop to a goroutine of its own, which serves it
+// from then on; false when it could not.
+func (c *conn) leaveLoop() bool {
+	gc, err := c.loop.Detach()
+	if err != nil {
+		return false
+	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	rc := &replayConn{Conn: gc, buf: bytes.Clone(buffered)}
+	c.s.mu.Lock()
+	c.nc = rc
+	c.s.mu.Unlock()
+	c.loop = nil
+	c.br.Reset(rc)
+	c.bw.Reset(rc)
+	c.rdl = rawconn.LazyDeadline{}
+	go c.serveFrom(true)
+	return true
 }
 
 // headEnd waits until the request head (up to the blank line) is buffered
@@ -170,9 +205,15 @@ func (c *conn) parse(n int) bool {
 		len(target) == 0 || target[0] != '/' {
 		return false
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return false
+	if plainPath(target) {
+		// What url.ParseRequestURI makes of it, without its work.
+		c.url = url.URL{Path: target}
+	} else {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return false
+		}
+		c.url = *u
 	}
 	lines := head[eol+2:]
 	count := strings.Count(lines, "\r\n")
@@ -231,7 +272,6 @@ func (c *conn) parse(n int) bool {
 			h["Cache-Control"] = noCache
 		}
 	}
-	c.url = *u
 	c.req = http.Request{
 		Method:     method,
 		URL:        &c.url,
@@ -273,11 +313,26 @@ func (c *conn) serveOne() (keep bool) {
 // handOver gives the connection, with the bytes read so far, to the
 // fallback server.
 func (c *conn) handOver() bool {
+	nc := c.nc
+	if c.loop != nil {
+		gc, err := c.loop.Detach() // net/http needs a connection of Go's poller
+		if err != nil {
+			return false
+		}
+		nc = gc
+	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
+	rc := &replayConn{Conn: nc, buf: bytes.Clone(buffered)}
 	c.waitUntil(0)
 	c.state.Store(stateClosed)
-	return c.s.handed.give(rc)
+	ok := c.s.handed.give(rc)
+	if !ok && c.loop != nil {
+		nc.Close()
+	}
+	if ok {
+		c.s.forget(c)
+	}
+	return ok
 }
 
 // replayConn returns buf before reading from the connection.
@@ -306,6 +361,19 @@ func validHost(h string) bool {
 }
 
 var hostChar = charTable("!$&'()*+,-.:;=[]_~%")
+
+// plainPath reports whether a request target is a path that URL parsing
+// leaves as it is: no query, no escapes, nothing it would escape again.
+func plainPath(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if !pathChar[t[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var pathChar = charTable("-._~/$&+,:;=@")
 
 // charTable marks letters, digits and extra.
 func charTable(extra string) (t [256]bool) {

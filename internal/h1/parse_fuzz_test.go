@@ -35,7 +35,8 @@ func FuzzParseAgreesWithNetHTTP(f *testing.F) {
 		}
 		got := &c.req
 		if got.Method != want.Method || got.RequestURI != want.RequestURI || got.Host != want.Host ||
-			got.URL.String() != want.URL.String() || got.URL.RawPath != want.URL.RawPath ||
+			got.URL.String() != want.URL.String() || got.URL.Path != want.URL.Path || got.URL.RawPath != want.URL.RawPath ||
+			got.URL.RawQuery != want.URL.RawQuery ||
 			got.Close != want.Close || want.ContentLength != 0 || got.ProtoMinor != want.ProtoMinor {
 			t.Fatalf("%q:\nfast    %s %s host=%q url=%q close=%v\nnet/http %s %s host=%q url=%q close=%v cl=%d",
 				data[:n], got.Method, got.RequestURI, got.Host, got.URL, got.Close,

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"holdfast/internal/evloop"
 	"holdfast/internal/httpfield"
 )
 
@@ -339,3 +340,13 @@ var _ interface {
 	http.ResponseWriter
 	http.Flusher
 } = (*response)(nil)
+
+// EventLoop is the event loop serving the request's connection, nil when a
+// goroutine serves it. A handler keeps to the loop's rules (package evloop)
+// and may keep per-loop state, such as upstream connections.
+func (w *response) EventLoop() *evloop.Loop {
+	if w.c.loop == nil {
+		return nil
+	}
+	return w.c.loop.Loop()
+}

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"holdfast/internal/evloop"
 )
 
 // bufSize is the read buffer per connection: a request head must fit in it
@@ -48,14 +50,28 @@ type Server struct {
 	Fallback *http.Server
 	// Log receives panics from the handler; nil means slog.Default().
 	Log *slog.Logger
+	// EventLoop serves a plain TCP listener's connections on the
+	// process's event loops (package evloop) rather than on a goroutine
+	// each, where the platform has them. A request is served there only
+	// when Loopable says its handling never blocks outside the
+	// connection (see evloop's rules); otherwise its connection moves to
+	// a goroutine of its own for good, and is served as without loops.
+	EventLoop bool
+	// Loopable reports whether the handler serves r without blocking
+	// on anything but the client and the event loop's own connections;
+	// nil means never.
+	Loopable func(r *http.Request) bool
 
 	handed    *handoffListener
 	mu        sync.Mutex
 	ln        net.Listener
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
+	stopOnce  sync.Once
 	serving   bool
 	fallbackD chan struct{}
+	loopLn    *evloop.Listener // the loops' accepting, when they serve ln
+	stopped   chan struct{}    // closed by Shutdown and Close
 	active    sync.WaitGroup
 }
 
@@ -82,11 +98,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.conns = make(map[*conn]struct{})
 	s.handed = newHandoffListener(ln.Addr())
 	s.fallbackD = make(chan struct{})
+	s.stopped = make(chan struct{})
 	s.mu.Unlock()
 	go func() {
 		defer close(s.fallbackD)
 		_ = s.Fallback.Serve(s.handed)
 	}()
+	if tl, ok := ln.(*net.TCPListener); ok && s.EventLoop {
+		if g, err := evloop.Default(); err == nil {
+			return s.serveLoops(g, tl)
+		}
+	}
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -114,6 +136,41 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go c.serve()
 	}
+}
+
+// serveLoops has the event loops accept and serve ln's connections until
+// Shutdown or Close.
+func (s *Server) serveLoops(g *evloop.Group, ln *net.TCPListener) error {
+	el, err := g.Serve(ln, func(lc *evloop.Conn) {
+		if c := s.newConn(lc); c != nil {
+			c.loop = lc
+			c.serve()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.loopLn = el
+	closing := s.closing.Load()
+	s.mu.Unlock()
+	if closing {
+		el.Close()
+	}
+	<-s.stopped
+	return ErrServerClosed
+}
+
+// stopAccepting closes the listener (and the loops' accepting on it).
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	ln, el := s.ln, s.loopLn
+	s.mu.Unlock()
+	ln.Close()
+	if el != nil {
+		el.Close()
+	}
+	s.stopOnce.Do(func() { close(s.stopped) })
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -144,12 +201,12 @@ func (s *Server) forget(c *conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
-	ln, serving := s.ln, s.serving
+	serving := s.serving
 	s.mu.Unlock()
 	if !serving {
 		return s.Fallback.Shutdown(ctx)
 	}
-	ln.Close()
+	s.stopAccepting()
 	fb := make(chan error, 1)
 	go func() { fb <- s.Fallback.Shutdown(ctx) }()
 	done := make(chan struct{})
@@ -190,12 +247,12 @@ wait:
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing.Store(true)
-	ln, serving := s.ln, s.serving
+	serving := s.serving
 	s.mu.Unlock()
 	if !serving {
 		return s.Fallback.Close()
 	}
-	ln.Close()
+	s.stopAccepting()
 	s.closeAll() // as net/http, handlers still running are not waited for
 	s.handed.Close()
 	err := s.Fallback.Close()

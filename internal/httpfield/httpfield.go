@@ -5,6 +5,9 @@
 // httpguts: no Unicode case folding or spaces.
 package httpfield
 
+// IsTokenChar reports whether c may appear in a token.
+func IsTokenChar(c byte) bool { return tokenChar[c] }
+
 // IsToken reports whether s is a non-empty token (a field name, a method).
 func IsToken(s string) bool {
 	if s == "" {
