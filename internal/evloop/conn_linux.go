@@ -89,6 +89,9 @@ func (c *Conn) check(write bool) error {
 // Read reads what the socket has, waiting (yielding to the loop) while it
 // has nothing.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.lp.cur == nil {
+		return 0, c.opErr("read", errNotInLoop)
+	}
 	if len(p) == 0 {
 		return 0, c.check(false)
 	}
@@ -132,6 +135,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Write writes all of p, waiting (yielding to the loop) while the socket's
 // buffer is full.
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.lp.cur == nil {
+		return 0, c.opErr("write", errNotInLoop)
+	}
 	done := 0
 	for done < len(p) {
 		if err := c.check(true); err != nil {

@@ -211,6 +211,7 @@ func (lp *Loop) run() {
 				}
 				lp.pf.SetReadDeadline(d)
 			}
+			lp.polled = 0 // a deadline already past fails before pollFn runs
 			err := lp.prc.Read(lp.pollFn)
 			n = lp.polled
 			lp.mu.Lock()
@@ -541,7 +542,16 @@ func (lp *Loop) serveAccepted(c *Conn, handler func(*Conn)) {
 		slog.Warn("evloop: cannot watch an accepted connection", "err", err)
 		return
 	}
-	lp.start(func() { handler(c) })
+	lp.start(func() {
+		done := false
+		defer func() {
+			if !done {
+				c.Close() // the handler panicked: its connection goes with it
+			}
+		}()
+		handler(c)
+		done = true
+	})
 }
 
 func sockaddrToAddr(sa unix.Sockaddr) net.Addr {

@@ -152,8 +152,15 @@ func (c *conn) leaveLoop() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	rc := &replayConn{Conn: gc, buf: bytes.Clone(buffered)}
 	c.s.mu.Lock()
-	c.nc = rc
+	closed := c.state.Load() == stateClosed // by Close, while it was detached
+	if !closed {
+		c.nc = rc
+	}
 	c.s.mu.Unlock()
+	if closed {
+		rc.Close()
+		return false
+	}
 	c.loop = nil
 	c.br.Reset(rc)
 	c.bw.Reset(rc)
@@ -313,26 +320,38 @@ func (c *conn) serveOne() (keep bool) {
 // handOver gives the connection, with the bytes read so far, to the
 // fallback server.
 func (c *conn) handOver() bool {
-	nc := c.nc
 	if c.loop != nil {
-		gc, err := c.loop.Detach() // net/http needs a connection of Go's poller
-		if err != nil {
-			return false
-		}
-		nc = gc
+		return c.handOverFromLoop()
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: nc, buf: bytes.Clone(buffered)}
+	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
 	c.waitUntil(0)
 	c.state.Store(stateClosed)
 	ok := c.s.handed.give(rc)
-	if !ok && c.loop != nil {
-		nc.Close()
-	}
 	if ok {
 		c.s.forget(c)
 	}
 	return ok
+}
+
+// handOverFromLoop hands a loop's connection to the fallback server: as a
+// connection of Go's poller, and from a goroutine, since the loop must not
+// wait for the fallback server to accept it.
+func (c *conn) handOverFromLoop() bool {
+	gc, err := c.loop.Detach()
+	if err != nil {
+		return false
+	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	rc := &replayConn{Conn: gc, buf: bytes.Clone(buffered)}
+	c.state.Store(stateClosed)
+	c.s.forget(c)
+	go func() {
+		if !c.s.handed.give(rc) {
+			rc.Close()
+		}
+	}()
+	return true
 }
 
 // replayConn returns buf before reading from the connection.
