@@ -52,6 +52,9 @@ type leanConn struct {
 	idleAt time.Time
 	dl     rawconn.LazyDeadline // the deadline set on c
 	lp     *evloop.Loop         // the event loop c belongs to, if any
+
+	rh   relayHead   // the head relayTrip relayed
+	stop func() bool // and its cancellation's undoing, for relay
 }
 
 // setDeadline sets the connection's deadline to t (zero: none), lazily.
@@ -190,26 +193,41 @@ func (lc *leanClient) closeIdle() {
 //
 // lp is the event loop serving the request, nil when a goroutine does.
 func (lc *leanClient) roundTrip(lp *evloop.Loop, r *http.Request, path, rawPath, query string) (*http.Response, error) {
+	res, _, err := lc.trip(lp, r, path, rawPath, query, false)
+	return res, err
+}
+
+// relayTrip is roundTrip for a client writer that takes a raw head: when
+// the upstream's head is one to relay, the answer is pc, its head in pc.rh
+// and its body next in pc.br (see relay); otherwise res, as from roundTrip.
+func (lc *leanClient) relayTrip(lp *evloop.Loop, r *http.Request, path, rawPath, query string) (res *http.Response, pc *leanConn, err error) {
+	return lc.trip(lp, r, path, rawPath, query, true)
+}
+
+func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, path, rawPath, query string, relay bool) (*http.Response, *leanConn, error) {
 	ctx := r.Context()
 	for {
 		now := time.Now()
 		pc, reused, err := lc.get(ctx, lp, now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		res, err := lc.exchange(ctx, pc, r, path, rawPath, query, now)
+		res, relayed, err := lc.exchange(ctx, pc, r, path, rawPath, query, now, relay)
 		if err == nil {
-			return res, nil
+			if relayed {
+				return nil, pc, nil
+			}
+			return res, nil, nil
 		}
 		pc.c.Close()
 		if reused && ctx.Err() == nil && staleConn(err) {
 			continue
 		}
-		return nil, err
+		return nil, nil, err
 	}
 }
 
-func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string, now time.Time) (*http.Response, error) {
+func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string, now time.Time, relay bool) (*http.Response, bool, error) {
 	if lc.headerTO > 0 {
 		pc.setDeadline(now.Add(lc.headerTO), lc.headerTO)
 	}
@@ -224,7 +242,21 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 		pc.raw.SendBeforeRead(pc.wbuf)
 	} else if _, err := pc.c.Write(pc.wbuf); err != nil {
 		stop()
-		return nil, err
+		return nil, false, err
+	}
+	if relay {
+		ok, err := readRelayHead(pc.br, r, &pc.rh)
+		if err != nil {
+			stop()
+			return nil, false, err
+		}
+		if ok {
+			pc.stop = stop
+			if lc.headerTO > 0 && pc.rh.cl > int64(pc.br.Buffered()) {
+				pc.setDeadline(time.Time{}, 0) // no deadline on the body, as below
+			}
+			return nil, true, nil
+		}
 	}
 	res, err := readLeanResponse(pc.br, r)
 	if err == nil {
@@ -241,17 +273,17 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 			// next exchange sets its own deadline.)
 			pc.setDeadline(time.Time{}, 0)
 		}
-		return res, nil
+		return res, false, nil
 	}
 	if err != errLeanFallback {
 		stop()
-		return nil, err
+		return nil, false, err
 	}
 	for {
 		res, err = http.ReadResponse(pc.br, r)
 		if err != nil {
 			stop()
-			return nil, err
+			return nil, false, err
 		}
 		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
 			break
@@ -260,7 +292,47 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 	}
 	pc.setDeadline(time.Time{}, 0)
 	res.Body = &leanBody{rc: res.Body, pc: pc, lc: lc, stop: stop, keep: !res.Close}
-	return res, nil
+	return res, false, nil
+}
+
+// relay copies the body of the relayed answer on pc (pc.rh.cl bytes) to w
+// and then returns the connection to the pool, or closes it when the body
+// was cut short, the upstream closes it or the request was canceled. It
+// tells a read error (upstream) from a write error (client).
+func (lc *leanClient) relay(pc *leanConn, w io.Writer) (n int64, rerr, werr error) {
+	remain := pc.rh.cl
+	for remain > 0 && rerr == nil && werr == nil {
+		if pc.br.Buffered() == 0 {
+			if _, err := pc.br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				rerr = err
+				break
+			}
+		}
+		chunk := pc.br.Buffered()
+		if int64(chunk) > remain {
+			chunk = int(remain)
+		}
+		b, _ := pc.br.Peek(chunk)
+		nw, err := w.Write(b)
+		n += int64(nw)
+		remain -= int64(nw)
+		pc.br.Discard(nw)
+		if err == nil && nw < len(b) {
+			err = io.ErrShortWrite
+		}
+		werr = err
+	}
+	canceled := !pc.stop()
+	pc.stop = nil
+	if remain > 0 || pc.rh.close || canceled {
+		pc.c.Close()
+	} else {
+		lc.put(pc)
+	}
+	return n, rerr, werr
 }
 
 func noStop() bool { return true }

@@ -223,3 +223,149 @@ func parseContentLength(s string) (int64, bool) {
 	}
 	return n, true
 }
+
+// relayHead is an upstream response head the gateway passes to the client
+// as wire-ready field lines, with no header map on either side: the common
+// answer (what the lean reader takes) whose field names are canonical and
+// whose only hop-by-hop fields are Connection (naming nothing but
+// keep-alive or close) and Keep-Alive. The lines are the upstream's, in its
+// order, less those two and X-Request-Id (the gateway sets its own), each
+// rewritten as "Name: value" with the value's surrounding white space
+// trimmed: what the map path writes, in a stable order.
+type relayHead struct {
+	status  int
+	cl      int64
+	close   bool   // the upstream closes the connection after it
+	hasDate bool   // the fields have a Date
+	fields  []byte // the field lines, each ending in CRLF
+}
+
+// readRelayHead reads the head at the start of br into rh (its fields
+// appended to rh.fields[:0]) and consumes it; false with nothing consumed
+// when it is not one to relay, and then readLeanResponse takes over. A
+// read error is returned as readLeanResponse returns it.
+func readRelayHead(br *bufio.Reader, req *http.Request, rh *relayHead) (bool, error) {
+	if req.Method == http.MethodHead {
+		return false, nil
+	}
+	var ends [maxLeanLines]int
+	for n := 1; ; {
+		b, err := br.Peek(n)
+		if err != nil {
+			if len(b) > 0 {
+				return false, nil
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return false, err
+		}
+		b, _ = br.Peek(br.Buffered())
+		lines, size, ok := scanHead(b, &ends)
+		if !ok {
+			return false, nil
+		}
+		if size > 0 {
+			if !parseRelayHead(b[:size], ends[:lines], rh) {
+				return false, nil
+			}
+			_, _ = br.Discard(size)
+			return true, nil
+		}
+		if len(b) >= br.Size() {
+			return false, nil
+		}
+		n = len(b) + 1
+	}
+}
+
+// parseRelayHead checks a whole head as parseLeanHead does, plus the
+// relay's own conditions, and fills rh.
+func parseRelayHead(b []byte, ends []int, rh *relayHead) bool {
+	const proto = "HTTP/1.1 "
+	if len(b) < len(proto)+3+2 || string(b[:len(proto)]) != proto {
+		return false
+	}
+	code := 0
+	for _, c := range b[len(proto) : len(proto)+3] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified || code > 999 {
+		return false
+	}
+	line := b[:ends[0]-1]
+	if c := line[len(proto)+3:]; len(c) > 0 && c[0] != ' ' {
+		return false
+	}
+	if !validValueBytes(line) {
+		return false
+	}
+	*rh = relayHead{status: code, cl: -1, fields: rh.fields[:0]}
+	for k, st := range ends[:len(ends)-1] {
+		st++
+		end := ends[k+1] - 1
+		j, upper := st, true
+		for ; j < end && b[j] != ':'; j++ {
+			c := b[j]
+			if !httpfield.IsTokenChar(c) || upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+				return false // not a token, obs-fold, or a name to canonicalize: the map path's
+			}
+			upper = c == '-'
+		}
+		if j == st || j == end {
+			return false
+		}
+		name := b[st:j]
+		vs, ve := j+1, end
+		for vs < ve && (b[vs] == ' ' || b[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+			ve--
+		}
+		value := b[vs:ve]
+		if !validValueBytes(value) {
+			return false
+		}
+		switch string(name) {
+		case "Content-Length":
+			n, ok := parseContentLength(string(value))
+			if !ok || rh.cl >= 0 {
+				return false
+			}
+			rh.cl = n
+		case "Connection":
+			switch {
+			case httpfield.HasToken(string(value), "close"):
+				rh.close = true
+			case !httpfield.HasToken(string(value), "keep-alive") || strings.IndexByte(string(value), ',') >= 0:
+				return false // it names other fields to drop: the map path's
+			}
+			continue
+		case "Keep-Alive", hdrRequestID:
+			continue
+		case "Date":
+			rh.hasDate = true
+		case "Transfer-Encoding", "Trailer", "Pragma", "Proxy-Connection", "Proxy-Authenticate",
+			"Proxy-Authorization", "Te", "Upgrade":
+			return false
+		}
+		rh.fields = append(rh.fields, name...)
+		rh.fields = append(rh.fields, ": "...)
+		rh.fields = append(rh.fields, value...)
+		rh.fields = append(rh.fields, "\r\n"...)
+	}
+	return rh.cl >= 0
+}
+
+func validValueBytes(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

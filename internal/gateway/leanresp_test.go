@@ -124,11 +124,76 @@ func TestLeanResponseMatchesNetHTTP(t *testing.T) {
 	}
 }
 
+// sameRelay: what the relay takes, the lean reader takes too, and the
+// relayed field lines are the header the map path would write (less
+// Connection, Keep-Alive and X-Request-Id, which it sets or drops), in the
+// upstream's order; the relay leaves the rest unread.
+func sameRelay(t *testing.T, raw string) (relayed bool) {
+	t.Helper()
+	req := &http.Request{Method: http.MethodGet}
+	br := bufio.NewReaderSize(strings.NewReader(raw), 4096)
+	var rh relayHead
+	ok, err := readRelayHead(br, req, &rh)
+	if !ok {
+		if err == nil && br.Buffered() != min(len(raw), 4096) {
+			t.Fatalf("%q: %d bytes buffered after the relay declined, want %d", raw, br.Buffered(), min(len(raw), 4096))
+		}
+		return false
+	}
+	res, err := readLeanResponse(bufio.NewReaderSize(strings.NewReader(raw), 4096), req)
+	if err != nil {
+		t.Fatalf("%q: relayed, but the lean reader says %v", raw, err)
+	}
+	removeHopByHop(res.Header)
+	delete(res.Header, "X-Request-Id")
+	want := http.Header{}
+	for _, line := range strings.SplitAfter(string(rh.fields), "\r\n") {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimSuffix(line, "\r\n"), ": ")
+		if !ok {
+			t.Fatalf("%q: relayed field line %q", raw, line)
+		}
+		want[k] = append(want[k], v)
+	}
+	if !reflect.DeepEqual(want, res.Header) {
+		t.Fatalf("%q: relayed fields\n%q\nmap path %q", raw, want, res.Header)
+	}
+	_, hasDate := res.Header["Date"]
+	if rh.status != res.StatusCode || rh.cl != res.ContentLength || rh.close != res.Close || rh.hasDate != hasDate {
+		t.Fatalf("%q: relay %+v, lean %d cl=%d close=%v", raw, rh, res.StatusCode, res.ContentLength, res.Close)
+	}
+	return true
+}
+
+func TestRelayHeadMatchesTheMapPath(t *testing.T) {
+	relayed := 0
+	for _, raw := range append(leanTaken, leanLeft...) {
+		if sameRelay(t, raw) {
+			relayed++
+		}
+	}
+	if relayed < 5 {
+		t.Errorf("only %d of the samples relayed", relayed)
+	}
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: X-Secret\r\nX-Secret: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nUpgrade: h2c\r\n\r\nx",
+	} {
+		if sameRelay(t, raw) {
+			t.Errorf("%q relayed, want the map path", raw)
+		}
+	}
+}
+
 func FuzzLeanResponse(f *testing.F) {
 	for _, s := range append(leanTaken, leanLeft...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		sameResponse(t, raw)
+		sameRelay(t, raw)
 	})
 }

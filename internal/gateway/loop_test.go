@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,4 +276,59 @@ routes: [{name: fast, targets: [{upstream: fast, weight: 1}]}]
 	}
 	g2.Close() // closes its idle connections, the one on a loop included
 	eventually(t, 5*time.Second, "the loop's pooled connection closed", func() bool { return fastConns.Load() == 0 })
+}
+
+// The relayed head (no header maps on the loops' path): the upstream's
+// fields in its order, less its hop-by-hop fields and X-Request-Id, which
+// is the gateway's; the upstream's Date kept, one Date in all.
+func TestGatewayLoopRelaysTheHead(t *testing.T) {
+	gotID := make(chan string, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotID <- r.Header.Get("X-Request-Id")
+		h := w.Header()
+		h["Keep-Alive"] = []string{"timeout=5"}
+		h["X-Request-Id"] = []string{"upstream-made"}
+		h["X-B"] = []string{"2"}
+		h["X-A"] = []string{"1", "one more"}
+		h["Date"] = []string{"Sun, 29 Nov 2026 03:00:00 GMT"}
+		w.Write([]byte("relayed"))
+	}))
+	t.Cleanup(up.Close)
+	cfg := parseConfig(t, fmt.Sprintf(`
+upstreams: [{name: real, url: %q}]
+routes: [{name: all, targets: [{upstream: real, weight: 1}]}]
+`, up.URL))
+	h := gateway.NewHandler(newGateway(t, cfg, gateway.Options{}))
+	rc := dialRaw(t, loopFront(t, h))
+	rc.c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(rc.c, "GET /x HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+	tp := textproto.NewReader(rc.br)
+	status, err := tp.ReadLine()
+	if err != nil || status != "HTTP/1.1 200 OK" {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	hdr, err := tp.ReadMIMEHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 7)
+	if _, err := io.ReadFull(rc.br, body); err != nil || string(body) != "relayed" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	id := <-gotID
+	switch {
+	case hdr.Get("Keep-Alive") != "" || hdr.Get("Connection") != "":
+		t.Errorf("hop-by-hop fields passed on: %v", hdr)
+	case id == "" || len(hdr["X-Request-Id"]) != 1 || hdr.Get("X-Request-Id") != id:
+		t.Errorf("X-Request-Id %q to the client, %q to the upstream: want the gateway's, once", hdr["X-Request-Id"], id)
+	case len(hdr["Date"]) != 1 || hdr.Get("Date") != "Sun, 29 Nov 2026 03:00:00 GMT":
+		t.Errorf("Date %q, want the upstream's", hdr["Date"])
+	case strings.Join(hdr["X-A"], "|") != "1|one more" || hdr.Get("X-B") != "2" || hdr.Get("Content-Length") != "7":
+		t.Errorf("fields %v", hdr)
+	}
+	// The connection goes on.
+	if res, body := rc.get("/y"); res.StatusCode != 200 || body != "relayed" {
+		t.Fatalf("second request: %d %q", res.StatusCode, body)
+	}
+	<-gotID
 }

@@ -134,7 +134,16 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 		var err error
 		if lean := t.up.lean; lean != nil && body == nil && upType == "" && retryable {
 			outPath, outRaw := rt.upstreamPath(t.up, p, rawP)
-			res, err = lean.roundTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
+			if rw, ok := w.(rawHeaderWriter); ok {
+				var pc *leanConn
+				res, pc, err = lean.relayTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
+				if pc != nil {
+					g.respondRelay(rw, x, t, lean, pc, attemptStart)
+					return
+				}
+			} else {
+				res, err = lean.roundTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
+			}
 		} else {
 			res, err = t.up.transport.RoundTrip(newOutbound(r, rt, t.up, p, rawP, body))
 		}
@@ -295,6 +304,43 @@ func (g *Gateway) respond(w http.ResponseWriter, x *exchange, t *target, res *ht
 		// The client already has the status line; only breaking the
 		// connection tells it the body is incomplete.
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// rawHeaderWriter is a ResponseWriter that takes a head as wire-ready
+// field lines (h1's): the lean client relays an upstream's common answer
+// to it without a header map on either side.
+type rawHeaderWriter interface {
+	http.ResponseWriter
+	WriteRawHeader(code int, fields []byte, hasDate bool, contentLength int64)
+}
+
+// respondRelay is respond for an answer the lean client relays.
+func (g *Gateway) respondRelay(w rawHeaderWriter, x *exchange, t *target, lc *leanClient, pc *leanConn, attemptStart time.Time) {
+	status := pc.rh.status
+	kind := ErrNone
+	if status >= 500 {
+		kind = ErrUpstream5xx
+		t.up.failed(g.now().UnixNano())
+	} else {
+		t.up.succeeded()
+	}
+	w.Header()[hdrRequestID] = x.reqID
+	w.WriteRawHeader(status, pc.rh.fields, pc.rh.hasDate, pc.rh.cl)
+	x.status = status
+	n, rerr, werr := lc.relay(pc, w)
+	x.bytes = n
+	switch {
+	case rerr != nil:
+		kind = ErrConnect // the upstream broke off the body
+	case werr != nil && kind == ErrNone:
+		kind = ErrCanceled
+	}
+	x.kind = kind
+	x.end = g.now()
+	t.rec.Observe(status, kind, x.end.Sub(attemptStart))
+	if rerr != nil {
+		panic(http.ErrAbortHandler) // as respond: only a broken connection tells the client
 	}
 }
 

@@ -253,6 +253,51 @@ func (w *response) writeHead(final bool, first []byte) {
 	_, w.err = b.WriteString("\r\n")
 }
 
+// WriteRawHeader writes a final response's head whose fields the caller
+// gives as wire-ready lines ("Name: value\r\n", names canonical, values
+// free of CR and LF, no Transfer-Encoding or Connection), with the body's
+// Content-Length (also among the lines); Header()'s fields are written
+// too, and Date when neither has one. It is the gateway's relay of an
+// upstream head: no header map is built for it. Like WriteHeader, it does
+// nothing once a status was set.
+func (w *response) WriteRawHeader(code int, fields []byte, hasDate bool, contentLength int64) {
+	if w.status != 0 || code < 200 || !bodyAllowed(code) || w.req.Method == http.MethodHead || contentLength < 0 {
+		if w.status == 0 {
+			panic("h1: WriteRawHeader for a response that cannot carry the given body")
+		}
+		return
+	}
+	w.WriteHeader(code)
+	w.cl = contentLength
+	w.headWritten = true
+	if w.c.s.closing.Load() {
+		w.closeAfter = true
+	}
+	b := w.c.bw
+	writeStatus(b, code)
+	for k, vs := range w.hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpfield.IsToken(k) {
+			continue
+		}
+		if k == "Date" {
+			hasDate = true
+		}
+		for _, v := range vs {
+			writeField(b, k, v)
+		}
+	}
+	b.Write(fields)
+	if !hasDate {
+		b.WriteString("Date: ")
+		b.WriteString(httpDate())
+		b.WriteString("\r\n")
+	}
+	if w.closeAfter {
+		b.WriteString("Connection: close\r\n")
+	}
+	_, w.err = b.WriteString("\r\n")
+}
+
 // writeTrailers writes the trailer fields the header announced, and those
 // set with http.TrailerPrefix.
 func (w *response) writeTrailers() {
