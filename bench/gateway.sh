@@ -2,12 +2,15 @@
 # Gateway throughput and p99, side by side in one run, with wrk against the
 # same upstream (an nginx that answers a fixed JSON body):
 #   direct      wrk -> upstream
-#   nginx       wrk -> nginx reverse proxy -> upstream
+#   nginx       wrk -> nginx reverse proxy -> upstream (a JSON access log with holdfast's fields)
+#   nginx-text  the same nginx with a short text access log
 #   caddy       wrk -> caddy reverse_proxy  -> upstream
 #   holdfast    wrk -> holdfast serve (kill switch + telemetry + access log on) -> upstream
 # Prints requests/s and p99 for each (best round), each proxy's CPU time
 # per request (median of rounds; nginx with its workers) and holdfast's
-# ratios to nginx and Caddy.
+# ratios to nginx and Caddy: best round against best round, and the median
+# of the rounds' own holdfast/nginx ratios (steadier when the machine's
+# speed drifts between rounds).
 #
 #   bash bench/gateway.sh                # 10 s per run, 64 connections, 2 wrk threads
 #   DURATION=20s CONNS=128 ROUNDS=3 bash bench/gateway.sh
@@ -22,7 +25,7 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-1}
 WORKERS=${WORKERS:-auto}   # nginx worker_processes; GOMAXPROCS for holdfast is the default
 BASE_PORT=${BASE_PORT:-18480}
-UP=$((BASE_PORT)); NGX=$((BASE_PORT+1)); CAD=$((BASE_PORT+2)); HF=$((BASE_PORT+3)); HFA=$((BASE_PORT+4)); CADA=$((BASE_PORT+5))
+UP=$((BASE_PORT)); NGX=$((BASE_PORT+1)); CAD=$((BASE_PORT+2)); HF=$((BASE_PORT+3)); HFA=$((BASE_PORT+4)); CADA=$((BASE_PORT+5)); NGXT=$((BASE_PORT+6))
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
@@ -77,13 +80,25 @@ nginx_conf upstream "access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '{\"orders\":[{\"id\":1,\"customer_id\":1,\"total_cents\":4200}]}'; } }"
 "$NGINX" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" & pids+=($!)
 
-# nginx as a plain reverse proxy, with a buffered access log like holdfast's.
-nginx_conf proxy "log_format main '\$remote_addr [\$time_local] \"\$request\" \$status \$body_bytes_sent \$request_time';
-  access_log $work/proxy/access.log main buffer=64k flush=1s; keepalive_requests 1000000;
+# nginx as a plain reverse proxy, with a buffered access log like holdfast's:
+# one JSON line per request with the same fields (nginx has no route, error
+# kind or trace, so those are constants or its request id), about as many
+# bytes per line as holdfast writes.
+nginx_conf proxy "log_format hf escape=json '{\"time\":\"\$time_iso8601\",\"route\":\"orders\",\"target\":\"\$upstream_addr\",\"status\":\$status,\"duration_ms\":\$request_time,\"request_id\":\"\$request_id\",\"trace_id\":\"\$request_id\",\"method\":\"\$request_method\",\"path\":\"\$uri\",\"bytes\":\$body_bytes_sent,\"kind\":\"none\",\"attempts\":1}';
+  access_log $work/proxy/access.log hf buffer=64k flush=1s; keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 128; }
   server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
 "$NGINX" -c "$work/proxy/nginx.conf" -e "$work/proxy/error.log" & pids+=($!)
 NGX_PID=$!
+
+# The same nginx with a short text access log (about a third of the bytes
+# per line): the figure beside it shows what logging costs each side.
+nginx_conf proxytext "log_format main '\$remote_addr [\$time_local] \"\$request\" \$status \$body_bytes_sent \$request_time';
+  access_log $work/proxytext/access.log main buffer=64k flush=1s; keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$NGXT; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
+"$NGINX" -c "$work/proxytext/nginx.conf" -e "$work/proxytext/error.log" & pids+=($!)
+NGXT_PID=$!
 
 # Caddy as a plain reverse proxy.
 cat > "$work/Caddyfile" <<EOF
@@ -126,7 +141,7 @@ EOF
 "$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >"$work/hf/out.log" 2>&1 & pids+=($!)
 HF_PID=$!
 
-for p in $UP $NGX $CAD $HF; do wait_port "$p"; done
+for p in $UP $NGX $NGXT $CAD $HF; do wait_port "$p"; done
 curl -fsS "http://127.0.0.1:$HF/" >/dev/null
 
 # cputicks PID -> user+system clock ticks used so far by PID and its
@@ -155,21 +170,32 @@ run() {
   echo "$rps $p99 $cpu"
 }
 
-declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
-targets=(direct:$UP nginx:$NGX caddy:$CAD holdfast:$HF)
+declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [nginx-text]=$NGXT_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
+targets=(direct:$UP nginx:$NGX nginx-text:$NGXT caddy:$CAD holdfast:$HF)
 for t in "${targets[@]}"; do run "${t%%:*}" "${t##*:}" >/dev/null; done # warm-up, discarded
+declare -A round_rps
+ratios=""; ratios_text=""
+n=${#targets[@]}
 for r in $(seq 1 "$ROUNDS"); do
-  for t in "${targets[@]}"; do
+  # Each round starts with another target, so that none always runs right
+  # after the same neighbour (Caddy's garbage collection, say), and the
+  # machine settles for a second between runs.
+  for i in $(seq 0 $((n - 1))); do
+    t=${targets[$(( (i + r - 1) % n ))]}
     name=${t%%:*}; port=${t##*:}
+    sleep 1
     read -r rps p99 cpu < <(run "$name" "$port" "${pid_of[$name]:-}")
     echo "round $r: $name $rps req/s p99 ${p99} ms cpu ${cpu} us/request" >&2
     cpus[$name]="${cpus[$name]:-} $cpu"
+    round_rps[$name]=$rps
     if [ -z "${best_rps[$name]:-}" ] || awk "BEGIN{exit !($rps > ${best_rps[$name]})}"; then
       best_rps[$name]=$rps; best_p99[$name]=$p99
     fi
   done
+  ratios="$ratios $(awk -v h="${round_rps[holdfast]}" -v g="${round_rps[nginx]}" 'BEGIN {printf "%.3f", h/g}')"
+  ratios_text="$ratios_text $(awk -v h="${round_rps[holdfast]}" -v g="${round_rps[nginx-text]}" 'BEGIN {printf "%.3f", h/g}')"
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) {print a[(NR+1)/2]} else {printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}}'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) {print a[(NR+1)/2]} else {printf "%.4g\n", (a[NR/2]+a[NR/2+1])/2}}'; }
 
 echo
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, best of $ROUNDS round(s), $(nproc) cores, all on 127.0.0.1"
@@ -180,7 +206,10 @@ for t in "${targets[@]}"; do
   [ -z "${pid_of[$name]:-}" ] || cpu=$(median <<<"${cpus[$name]}")
   printf '%-10s %12s %10s %16s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}" "$cpu"
 done
-awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v c="${best_rps[caddy]}" \
-  'BEGIN { printf "holdfast/nginx throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/c }'
+awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v t="${best_rps[nginx-text]}" -v c="${best_rps[caddy]}" \
+  'BEGIN { printf "holdfast/nginx throughput: %.2fx (best round of each)\nholdfast/nginx-text throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/t, h/c }'
+echo "holdfast/nginx per round:$ratios, median $(median <<<"$ratios")x"
+echo "holdfast/nginx-text per round:$ratios_text, median $(median <<<"$ratios_text")x"
 lines=$(wc -l < "$work/hf/data/access.log" 2>/dev/null || echo 0)
-echo "holdfast access log lines written: $lines"
+echo "holdfast access log lines written: $lines (current file), $(tail -n 1 "$work/hf/data/access.log" | wc -c) bytes for the last"
+echo "nginx access log: $(wc -l < "$work/proxy/access.log") lines, $(tail -n 1 "$work/proxy/access.log" | wc -c) bytes for the last"
