@@ -61,7 +61,7 @@ func (c *Conn) wait(write bool) error {
 		if d <= c.lp.now {
 			return errTimeout
 		}
-		c.lp.kick(d)
+		c.lp.earlier(d) // the loop is awake: it reads the timer before it waits
 	}
 	c.waiter, c.waitWrite = co, write
 	ok := co.suspend()

@@ -151,16 +151,11 @@ func (lp *Loop) Post(f func()) {
 	}
 }
 
-// kick makes the loop's next wait end by deadline d (unix ns).
+// kick makes the loop's next wait end by deadline d (unix ns). From any
+// goroutine.
 func (lp *Loop) kick(d int64) {
-	for {
-		t := lp.nextTimer.Load()
-		if t != 0 && t <= d {
-			return
-		}
-		if lp.nextTimer.CompareAndSwap(t, d) {
-			break
-		}
+	if !lp.earlier(d) {
+		return
 	}
 	lp.mu.Lock()
 	wake := lp.sleeping
@@ -177,6 +172,20 @@ func (lp *Loop) kick(d int64) {
 // the next deadline is due. So an idle loop costs nothing and holds no
 // processor or thread, and a busy one never blocks in a system call (which
 // would make the runtime hand its processor to another thread and back).
+// earlier moves the loop's next timer to d if that is sooner; false when
+// it already was.
+func (lp *Loop) earlier(d int64) bool {
+	for {
+		t := lp.nextTimer.Load()
+		if t != 0 && t <= d {
+			return false
+		}
+		if lp.nextTimer.CompareAndSwap(t, d) {
+			return true
+		}
+	}
+}
+
 func (lp *Loop) run() {
 	var drain [8]byte
 	var parkedUntil int64 // the deadline set on the poller, 0: none

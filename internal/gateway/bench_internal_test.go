@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -100,5 +102,39 @@ func BenchmarkAccessLogLine(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = appendAccessLine(buf[:0], r, x, 1234*time.Microsecond)
+	}
+}
+
+// nginxAnswer is the bench upstream's answer (bench/gateway.sh).
+var nginxAnswer = []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 29 Nov 2026 05:14:19 GMT\r\nContent-Type: application/json\r\nContent-Length: 56\r\nConnection: keep-alive\r\n\r\n{\"orders\":[{\"id\":1,\"customer_id\":1,\"total_cents\":4200}]}")
+
+// BenchmarkLeanResponse reads that answer's head into an http.Response
+// (the map path); BenchmarkRelayHead into wire-ready field lines.
+func BenchmarkLeanResponse(b *testing.B) {
+	req := &http.Request{Method: http.MethodGet}
+	rd := bytes.NewReader(nginxAnswer)
+	br := bufio.NewReaderSize(rd, upstreamBufferSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(nginxAnswer)
+		br.Reset(rd)
+		if res, err := readLeanResponse(br, req); err != nil || res.ContentLength != 56 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRelayHead(b *testing.B) {
+	req := &http.Request{Method: http.MethodGet}
+	rd := bytes.NewReader(nginxAnswer)
+	br := bufio.NewReaderSize(rd, upstreamBufferSize)
+	var rh relayHead
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(nginxAnswer)
+		br.Reset(rd)
+		if ok, err := readRelayHead(br, req, &rh); !ok || err != nil || rh.cl != 56 {
+			b.Fatal(ok, err)
+		}
 	}
 }
