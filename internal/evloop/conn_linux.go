@@ -262,27 +262,13 @@ func (c *Conn) Detach() (net.Conn, error) {
 // the loop's coroutines.
 func (lp *Loop) Adopt(nc net.Conn) (*Conn, error) {
 	defer nc.Close()
-	sc, ok := nc.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("evloop: cannot adopt a %T", nc)
 	}
-	rc, err := sc.SyscallConn()
+	fd, err := dupNonblock(sc)
 	if err != nil {
-		return nil, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, fmt.Errorf("evloop: adopt: %w", derr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, err
+		return nil, fmt.Errorf("evloop: adopt: %w", err)
 	}
 	c := newConn(lp, fd, nc.LocalAddr(), nc.RemoteAddr())
 	if err := lp.register(c); err != nil {
@@ -290,4 +276,26 @@ func (lp *Loop) Adopt(nc net.Conn) (*Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// dupNonblock duplicates sc's socket (close-on-exec, non-blocking): a
+// descriptor the loop owns, whatever Go's poller does with the original.
+func dupNonblock(sc syscall.Conn) (int, error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

@@ -450,21 +450,9 @@ type Listener struct {
 // (it must Close or Detach it). ln itself is left open and unused: the
 // loops accept on a duplicate of its socket, closed by Listener.Close.
 func (g *Group) Serve(ln *net.TCPListener, handler func(*Conn)) (*Listener, error) {
-	rc, err := ln.SyscallConn()
+	fd, err := dupNonblock(ln)
 	if err != nil {
-		return nil, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, fmt.Errorf("evloop: dup listener: %w", derr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, err
+		return nil, fmt.Errorf("evloop: dup listener: %w", err)
 	}
 	le := &listenEntry{g: g, fd: fd, handler: handler, laddr: ln.Addr()}
 	done := make(chan error, len(g.loops))

@@ -249,13 +249,7 @@ func idempotent(r *http.Request) bool {
 // respond passes an upstream response to the client.
 func (g *Gateway) respond(w http.ResponseWriter, x *exchange, t *target, res *http.Response, attemptStart time.Time, upType string) {
 	status := res.StatusCode
-	kind := ErrNone
-	if status >= 500 {
-		kind = ErrUpstream5xx
-		t.up.failed(g.now().UnixNano())
-	} else {
-		t.up.succeeded()
-	}
+	kind := g.answered(t, status)
 	if status == http.StatusSwitchingProtocols {
 		g.upgrade(w, x, t, res, attemptStart, upType)
 		return
@@ -291,9 +285,27 @@ func (g *Gateway) respond(w http.ResponseWriter, x *exchange, t *target, res *ht
 			wh[k] = v
 		}
 	}
+	g.bodyDone(x, t, status, kind, rerr, werr, attemptStart)
+}
+
+// answered records an upstream's status against its health and returns
+// the attempt's error kind so far.
+func (g *Gateway) answered(t *target, status int) ErrKind {
+	if status >= 500 {
+		t.up.failed(g.now().UnixNano())
+		return ErrUpstream5xx
+	}
+	t.up.succeeded()
+	return ErrNone
+}
+
+// bodyDone records the attempt once the body was passed on: a read error
+// (the upstream broke off the body) or a write error (the client went) is
+// its error kind, unless it already had one.
+func (g *Gateway) bodyDone(x *exchange, t *target, status int, kind ErrKind, rerr, werr error, attemptStart time.Time) {
 	switch {
 	case rerr != nil:
-		kind = ErrConnect // the upstream broke off the body
+		kind = ErrConnect
 	case werr != nil && kind == ErrNone:
 		kind = ErrCanceled
 	}
@@ -318,30 +330,13 @@ type rawHeaderWriter interface {
 // respondRelay is respond for an answer the lean client relays.
 func (g *Gateway) respondRelay(w rawHeaderWriter, x *exchange, t *target, lc *leanClient, pc *leanConn, attemptStart time.Time) {
 	status := pc.rh.status
-	kind := ErrNone
-	if status >= 500 {
-		kind = ErrUpstream5xx
-		t.up.failed(g.now().UnixNano())
-	} else {
-		t.up.succeeded()
-	}
+	kind := g.answered(t, status)
 	w.Header()[hdrRequestID] = x.reqID
 	w.WriteRawHeader(status, pc.rh.fields, pc.rh.hasDate, pc.rh.cl)
 	x.status = status
 	n, rerr, werr := lc.relay(pc, w)
 	x.bytes = n
-	switch {
-	case rerr != nil:
-		kind = ErrConnect // the upstream broke off the body
-	case werr != nil && kind == ErrNone:
-		kind = ErrCanceled
-	}
-	x.kind = kind
-	x.end = g.now()
-	t.rec.Observe(status, kind, x.end.Sub(attemptStart))
-	if rerr != nil {
-		panic(http.ErrAbortHandler) // as respond: only a broken connection tells the client
-	}
+	g.bodyDone(x, t, status, kind, rerr, werr, attemptStart)
 }
 
 func contains(list []string, s string) bool {
