@@ -15,7 +15,8 @@ import (
 // When a write would take the file past MaxBytes, the file is closed and
 // renamed PATH.1, an existing PATH.1 becomes PATH.2 and so on; PATH.Keep is
 // removed. Lines are never split: a line longer than MaxBytes gets a file of
-// its own. Files are created with mode 0600.
+// its own. Files are created with mode 0600. A PATH that is not a regular
+// file (/dev/null, a named pipe) is never rotated.
 //
 // RotatingFile is safe for concurrent use, but it is meant to sit under an
 // AsyncWriter, which already serialises writes.
@@ -24,10 +25,11 @@ type RotatingFile struct {
 	maxBytes int64 // 0: never rotate by size
 	keep     int   // rotated files kept (PATH.1 … PATH.keep)
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-	err  error // last rotation error, reported once
+	mu      sync.Mutex
+	f       *os.File
+	size    int64
+	special bool  // not a regular file: never rotated
+	err     error // last rotation error, reported once
 }
 
 // OpenRotatingFile opens (or creates) path for appending. maxBytes ≤ 0 turns
@@ -54,6 +56,10 @@ func (r *RotatingFile) open() error {
 		return fmt.Errorf("stat log %s: %w", r.path, err)
 	}
 	r.f, r.size = f, st.Size()
+	// A device or a pipe (/dev/null, a FIFO read by a collector) is
+	// written to, never rotated: renaming it away would replace it with
+	// a regular file.
+	r.special = !st.Mode().IsRegular()
 	return nil
 }
 
@@ -73,7 +79,7 @@ func (r *RotatingFile) Write(p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
 		chunk := p
-		if r.maxBytes > 0 && rotErr == nil && r.size+int64(len(p)) > r.maxBytes {
+		if r.maxBytes > 0 && !r.special && rotErr == nil && r.size+int64(len(p)) > r.maxBytes {
 			room := r.maxBytes - r.size
 			cut := -1
 			if room > 0 {

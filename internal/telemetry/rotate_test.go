@@ -2,9 +2,12 @@ package telemetry
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -151,5 +154,47 @@ func TestRotatingFileUnderAsyncWriter(t *testing.T) {
 	}
 	if _, err := r.Write(line); err != ErrClosed {
 		t.Errorf("write after close: %v, want ErrClosed", err)
+	}
+}
+
+// A log path that is not a regular file (here a named pipe; /dev/null is
+// the common case) is written to and never rotated: renaming it away would
+// put a regular file in its place.
+func TestRotatingFileNeverRotatesAPipe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 1)
+	go func() { // the pipe's reader, as a log collector would be
+		f, err := os.Open(path)
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer f.Close()
+		n, _ := io.Copy(io.Discard, f)
+		got <- n
+	}()
+	r, err := OpenRotatingFile(path, 100, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 39) + "\n")
+	for range 10 { // 400 bytes through a 100-byte limit
+		if _, err := r.Write(line); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	r.Close()
+	if n := <-got; n != 400 {
+		t.Errorf("the reader got %d bytes, want 400", n)
+	}
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("%s is no longer a named pipe: %v %v", path, st.Mode(), err)
+	}
+	if _, err := os.Stat(path + ".1"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s.1 exists (%v): the pipe was rotated", path, err)
 	}
 }
