@@ -165,13 +165,6 @@ func (lp *Loop) kick(d int64) {
 	}
 }
 
-// run is the loop. While events keep coming it polls the epoll set without
-// blocking (a raw system call, invisible to the scheduler); when the set is
-// empty it parks in Go's own poller, where the epoll descriptor is
-// registered like a socket, until the set has events, a task is posted or
-// the next deadline is due. So an idle loop costs nothing and holds no
-// processor or thread, and a busy one never blocks in a system call (which
-// would make the runtime hand its processor to another thread and back).
 // earlier moves the loop's next timer to d if that is sooner; false when
 // it already was.
 func (lp *Loop) earlier(d int64) bool {
@@ -186,6 +179,13 @@ func (lp *Loop) earlier(d int64) bool {
 	}
 }
 
+// run is the loop. While events keep coming it polls the epoll set without
+// blocking (a raw system call, invisible to the scheduler); when the set is
+// empty it parks in Go's own poller, where the epoll descriptor is
+// registered like a socket, until the set has events, a task is posted or
+// the next deadline is due. So an idle loop costs nothing and holds no
+// processor or thread, and a busy one never blocks in a system call (which
+// would make the runtime hand its processor to another thread and back).
 func (lp *Loop) run() {
 	var drain [8]byte
 	var parkedUntil int64 // the deadline set on the poller, 0: none
