@@ -3,7 +3,8 @@
 # same upstream (an nginx that answers a fixed JSON body):
 #   direct      wrk -> upstream
 #   nginx       wrk -> nginx reverse proxy -> upstream (a JSON access log with holdfast's fields)
-#   nginx-text  the same nginx with a short text access log
+#   nginx-text  the same nginx with a short text access log, buffered
+#   nginx-dflt  the same nginx with its default access log (combined format, unbuffered)
 #   caddy       wrk -> caddy reverse_proxy  -> upstream
 #   holdfast    wrk -> holdfast serve (kill switch + telemetry + access log on) -> upstream
 # Prints requests/s and p99 for each (best round), each proxy's CPU time
@@ -25,7 +26,7 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-1}
 WORKERS=${WORKERS:-auto}   # nginx worker_processes; GOMAXPROCS for holdfast is the default
 BASE_PORT=${BASE_PORT:-18480}
-UP=$((BASE_PORT)); NGX=$((BASE_PORT+1)); CAD=$((BASE_PORT+2)); HF=$((BASE_PORT+3)); HFA=$((BASE_PORT+4)); CADA=$((BASE_PORT+5)); NGXT=$((BASE_PORT+6))
+UP=$((BASE_PORT)); NGX=$((BASE_PORT+1)); CAD=$((BASE_PORT+2)); HF=$((BASE_PORT+3)); HFA=$((BASE_PORT+4)); CADA=$((BASE_PORT+5)); NGXT=$((BASE_PORT+6)); NGXD=$((BASE_PORT+7))
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
@@ -100,6 +101,14 @@ nginx_conf proxytext "log_format main '\$remote_addr [\$time_local] \"\$request\
 "$NGINX" -c "$work/proxytext/nginx.conf" -e "$work/proxytext/error.log" & pids+=($!)
 NGXT_PID=$!
 
+# And nginx as shipped: its default access log (the combined format,
+# written line by line).
+nginx_conf proxydefault "access_log $work/proxydefault/access.log; keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$NGXD; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
+"$NGINX" -c "$work/proxydefault/nginx.conf" -e "$work/proxydefault/error.log" & pids+=($!)
+NGXD_PID=$!
+
 # Caddy as a plain reverse proxy.
 cat > "$work/Caddyfile" <<EOF
 {
@@ -141,7 +150,7 @@ EOF
 "$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >"$work/hf/out.log" 2>&1 & pids+=($!)
 HF_PID=$!
 
-for p in $UP $NGX $NGXT $CAD $HF; do wait_port "$p"; done
+for p in $UP $NGX $NGXT $NGXD $CAD $HF; do wait_port "$p"; done
 curl -fsS "http://127.0.0.1:$HF/" >/dev/null
 
 # cputicks PID -> user+system clock ticks used so far by PID and its
@@ -170,11 +179,11 @@ run() {
   echo "$rps $p99 $cpu"
 }
 
-declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [nginx-text]=$NGXT_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
-targets=(direct:$UP nginx:$NGX nginx-text:$NGXT caddy:$CAD holdfast:$HF)
+declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [nginx-text]=$NGXT_PID [nginx-dflt]=$NGXD_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
+targets=(direct:$UP nginx:$NGX nginx-text:$NGXT nginx-dflt:$NGXD caddy:$CAD holdfast:$HF)
 for t in "${targets[@]}"; do run "${t%%:*}" "${t##*:}" >/dev/null; done # warm-up, discarded
 declare -A round_rps
-ratios=""; ratios_text=""
+ratios=""; ratios_text=""; ratios_dflt=""
 n=${#targets[@]}
 for r in $(seq 1 "$ROUNDS"); do
   # Each round starts with another target, so that none always runs right
@@ -194,6 +203,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
   ratios="$ratios $(awk -v h="${round_rps[holdfast]}" -v g="${round_rps[nginx]}" 'BEGIN {printf "%.3f", h/g}')"
   ratios_text="$ratios_text $(awk -v h="${round_rps[holdfast]}" -v g="${round_rps[nginx-text]}" 'BEGIN {printf "%.3f", h/g}')"
+  ratios_dflt="$ratios_dflt $(awk -v h="${round_rps[holdfast]}" -v g="${round_rps[nginx-dflt]}" 'BEGIN {printf "%.3f", h/g}')"
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR%2) {print a[(NR+1)/2]} else {printf "%.4g\n", (a[NR/2]+a[NR/2+1])/2}}'; }
 
@@ -206,10 +216,11 @@ for t in "${targets[@]}"; do
   [ -z "${pid_of[$name]:-}" ] || cpu=$(median <<<"${cpus[$name]}")
   printf '%-10s %12s %10s %16s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}" "$cpu"
 done
-awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v t="${best_rps[nginx-text]}" -v c="${best_rps[caddy]}" \
-  'BEGIN { printf "holdfast/nginx throughput: %.2fx (best round of each)\nholdfast/nginx-text throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/t, h/c }'
+awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v t="${best_rps[nginx-text]}" -v d="${best_rps[nginx-dflt]}" -v c="${best_rps[caddy]}" \
+  'BEGIN { printf "holdfast/nginx throughput: %.2fx (best round of each)\nholdfast/nginx-text throughput: %.2fx\nholdfast/nginx-dflt throughput: %.2fx\nholdfast/caddy throughput: %.2fx\n", h/n, h/t, h/d, h/c }'
 echo "holdfast/nginx per round:$ratios, median $(median <<<"$ratios")x"
 echo "holdfast/nginx-text per round:$ratios_text, median $(median <<<"$ratios_text")x"
+echo "holdfast/nginx-dflt per round:$ratios_dflt, median $(median <<<"$ratios_dflt")x"
 lines=$(wc -l < "$work/hf/data/access.log" 2>/dev/null || echo 0)
 echo "holdfast access log lines written: $lines (current file), $(tail -n 1 "$work/hf/data/access.log" | wc -c) bytes for the last"
 echo "nginx access log: $(wc -l < "$work/proxy/access.log") lines, $(tail -n 1 "$work/proxy/access.log" | wc -c) bytes for the last"
