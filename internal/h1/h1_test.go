@@ -50,17 +50,26 @@ func (x *srv) logText() string {
 
 func start(t *testing.T, h http.Handler, tune func(*http.Server)) *srv {
 	t.Helper()
+	return serveOn(t, &Server{Handler: h}, tune)
+}
+
+// serveOn serves s (its Handler set) on a listener on 127.0.0.1, with a
+// net/http fallback for the same handler (tune adjusts it) and the logs
+// kept; it is closed at cleanup.
+func serveOn(t *testing.T, s *Server, tune func(*http.Server)) *srv {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
+	fb := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
 	if tune != nil {
 		tune(fb)
 	}
 	logs := new(bytes.Buffer)
 	var mu sync.Mutex
-	s := &Server{Handler: h, Fallback: fb, Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))}
+	s.Fallback = fb
+	s.Log = slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))
 	x := &srv{s: s, addr: ln.Addr().String(), logs: logs, logMu: &mu, done: make(chan error, 1)}
 	go func() { x.done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -27,27 +26,9 @@ import (
 func startLoop(t *testing.T, h http.Handler, loopable func(*http.Request) bool, tune func(*http.Server)) *srv {
 	t.Helper()
 	if _, err := evloop.Default(); err != nil {
-		t.Skipf("no event loops: %v", err)
+		t.Fatalf("no event loops on Linux: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
-	if tune != nil {
-		tune(fb)
-	}
-	logs := new(bytes.Buffer)
-	var mu sync.Mutex
-	s := &Server{Handler: h, Fallback: fb, EventLoop: true, Loopable: loopable,
-		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))}
-	x := &srv{s: s, addr: ln.Addr().String(), logs: logs, logMu: &mu, done: make(chan error, 1)}
-	go func() { x.done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		<-x.done
-	})
-	return x
+	return serveOn(t, &Server{Handler: h, EventLoop: true, Loopable: loopable}, tune)
 }
 
 func always(*http.Request) bool { return true }
