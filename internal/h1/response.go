@@ -229,6 +229,16 @@ func (w *response) writeHead(final bool, first []byte) {
 	}
 	b := w.c.bw
 	writeStatus(b, w.status)
+	w.writeFields(nil, false)
+}
+
+// writeFields writes Header()'s fields, then raw (wire-ready lines), a
+// Date unless either has one (hasDate: raw does), Transfer-Encoding when
+// chunked, Connection: close when the connection closes after this
+// response and the header did not say so, and the blank line.
+func (w *response) writeFields(raw []byte, hasDate bool) {
+	b := w.c.bw
+	h := w.hdr
 	for k, vs := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) || !httpfield.IsToken(k) {
 			continue
@@ -237,7 +247,8 @@ func (w *response) writeHead(final bool, first []byte) {
 			writeField(b, k, v)
 		}
 	}
-	if _, ok := h["Date"]; !ok {
+	b.Write(raw)
+	if _, ok := h["Date"]; !ok && !hasDate {
 		b.WriteString("Date: ")
 		b.WriteString(httpDate())
 		b.WriteString("\r\n")
@@ -273,29 +284,8 @@ func (w *response) WriteRawHeader(code int, fields []byte, hasDate bool, content
 	if w.c.s.closing.Load() {
 		w.closeAfter = true
 	}
-	b := w.c.bw
-	writeStatus(b, code)
-	for k, vs := range w.hdr {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !httpfield.IsToken(k) {
-			continue
-		}
-		if k == "Date" {
-			hasDate = true
-		}
-		for _, v := range vs {
-			writeField(b, k, v)
-		}
-	}
-	b.Write(fields)
-	if !hasDate {
-		b.WriteString("Date: ")
-		b.WriteString(httpDate())
-		b.WriteString("\r\n")
-	}
-	if w.closeAfter {
-		b.WriteString("Connection: close\r\n")
-	}
-	_, w.err = b.WriteString("\r\n")
+	writeStatus(w.c.bw, code)
+	w.writeFields(fields, hasDate)
 }
 
 // writeTrailers writes the trailer fields the header announced, and those
