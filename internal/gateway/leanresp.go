@@ -107,31 +107,15 @@ func scanHead(b []byte, ends *[maxLeanLines]int) (lines, size int, ok bool) {
 // line feeds are at ends (the blank line's excluded), in one pass over each
 // line; ok is false for anything readLeanResponse leaves to net/http.
 func parseLeanHead(b []byte, ends []int) (*http.Response, bool) {
-	const proto = "HTTP/1.1 "
-	if len(b) < len(proto)+3+2 || string(b[:len(proto)]) != proto {
-		return nil, false
-	}
-	code := 0
-	for _, c := range b[len(proto) : len(proto)+3] {
-		if c < '0' || c > '9' {
-			return nil, false
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified || code > 999 {
+	code, ok := leanStatus(b, ends[0]-1)
+	if !ok {
 		return nil, false
 	}
 	s := string(b) // one allocation: keys and values are substrings of it
 	line := s[:ends[0]-1]
-	if c := line[len(proto)+3:]; c != "" && c[0] != ' ' {
-		return nil, false
-	}
-	if !httpfield.ValidValue(line) {
-		return nil, false
-	}
 	fields := len(ends) - 1
 	res := &http.Response{
-		Status:     strings.TrimLeft(line[len(proto):], " "),
+		Status:     strings.TrimLeft(line[len(statusProto):], " "),
 		StatusCode: code,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -141,40 +125,15 @@ func parseLeanHead(b []byte, ends []int) (*http.Response, bool) {
 	vals := make([]string, fields)
 	contentLength := int64(-1)
 	for k, st := range ends[:fields] {
-		st++                 // the field line starts after the previous line feed
-		end := ends[k+1] - 1 // and ends before its carriage return
-		// The name: token characters up to the colon, noting whether it
-		// is already canonical.
-		j, canonical, upper := st, true, true
-		for ; j < end && s[j] != ':'; j++ {
-			c := s[j]
-			if !httpfield.IsTokenChar(c) {
-				return nil, false // also a line starting with space: obs-fold
-			}
-			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-				canonical = false
-			}
-			upper = c == '-'
-		}
-		if j == st || j == end {
+		colon, vs, ve, canonical, ok := leanField(s, st+1, ends[k+1]-1)
+		if !ok {
 			return nil, false
 		}
-		key := s[st:j]
+		key := s[st+1 : colon]
 		if !canonical {
 			key = http.CanonicalHeaderKey(key)
 		}
-		// The value, without leading and trailing white space.
-		vs, ve := j+1, end
-		for vs < ve && (s[vs] == ' ' || s[vs] == '\t') {
-			vs++
-		}
-		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
-			ve--
-		}
 		value := s[vs:ve]
-		if !httpfield.ValidValue(value) {
-			return nil, false
-		}
 		switch key {
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return nil, false
@@ -282,54 +241,18 @@ func readRelayHead(br *bufio.Reader, req *http.Request, rh *relayHead) (bool, er
 // parseRelayHead checks a whole head as parseLeanHead does, plus the
 // relay's own conditions, and fills rh.
 func parseRelayHead(b []byte, ends []int, rh *relayHead) bool {
-	const proto = "HTTP/1.1 "
-	if len(b) < len(proto)+3+2 || string(b[:len(proto)]) != proto {
-		return false
-	}
-	code := 0
-	for _, c := range b[len(proto) : len(proto)+3] {
-		if c < '0' || c > '9' {
-			return false
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified || code > 999 {
-		return false
-	}
-	line := b[:ends[0]-1]
-	if c := line[len(proto)+3:]; len(c) > 0 && c[0] != ' ' {
-		return false
-	}
-	if !validValueBytes(line) {
+	code, ok := leanStatus(b, ends[0]-1)
+	if !ok {
 		return false
 	}
 	*rh = relayHead{status: code, cl: -1, fields: rh.fields[:0]}
 	for k, st := range ends[:len(ends)-1] {
-		st++
-		end := ends[k+1] - 1
-		j, upper := st, true
-		for ; j < end && b[j] != ':'; j++ {
-			c := b[j]
-			if !httpfield.IsTokenChar(c) || upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-				return false // not a token, obs-fold, or a name to canonicalize: the map path's
-			}
-			upper = c == '-'
+		colon, vs, ve, canonical, ok := leanField(b, st+1, ends[k+1]-1)
+		if !ok || !canonical {
+			return false // a name to canonicalize: the map path's
 		}
-		if j == st || j == end {
-			return false
-		}
-		name := b[st:j]
-		vs, ve := j+1, end
-		for vs < ve && (b[vs] == ' ' || b[vs] == '\t') {
-			vs++
-		}
-		for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
-			ve--
-		}
+		name := b[st+1 : colon]
 		value := b[vs:ve]
-		if !validValueBytes(value) {
-			return false
-		}
 		switch string(name) {
 		case "Content-Length":
 			n, ok := parseContentLength(string(value))
@@ -361,11 +284,58 @@ func parseRelayHead(b []byte, ends []int, rh *relayHead) bool {
 	return rh.cl >= 0
 }
 
-func validValueBytes(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
+const statusProto = "HTTP/1.1 "
+
+// leanStatus parses the status line b[:eol] ("HTTP/1.1 NNN reason"); ok is
+// false for what the lean readers leave to net/http: another version, a
+// code below 200, 204, 304, a byte net/http refuses.
+func leanStatus[T ~string | ~[]byte](b T, eol int) (code int, ok bool) {
+	if len(b) < len(statusProto)+3+2 || string(b[:len(statusProto)]) != statusProto {
+		return 0, false
 	}
-	return true
+	for i := len(statusProto); i < len(statusProto)+3; i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return 0, false
+	}
+	if rest := b[len(statusProto)+3 : eol]; len(rest) > 0 && rest[0] != ' ' {
+		return 0, false
+	}
+	return code, httpfield.ValidValue(b[:eol])
+}
+
+// leanField reads the field line b[st:end]: the name is b[st:colon]
+// (token characters; canonical says it is already in canonical form) and
+// the value b[vs:ve], without its surrounding white space. ok is false for
+// what the lean readers leave to net/http: no name, no colon, a line
+// starting with white space (obs-fold), a byte net/http refuses.
+func leanField[T ~string | ~[]byte](b T, st, end int) (colon, vs, ve int, canonical, ok bool) {
+	j, upper := st, true
+	canonical = true
+	for ; j < end && b[j] != ':'; j++ {
+		c := b[j]
+		if !httpfield.IsTokenChar(c) {
+			return 0, 0, 0, false, false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	if j == st || j == end {
+		return 0, 0, 0, false, false
+	}
+	vs, ve = j+1, end
+	for vs < ve && (b[vs] == ' ' || b[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+		ve--
+	}
+	return j, vs, ve, canonical, httpfield.ValidValue(b[vs:ve])
 }

@@ -36,8 +36,9 @@ var tokenChar = func() (t [256]bool) {
 }()
 
 // ValidValue reports whether a field value has no control character other
-// than tab (bytes from 0x80 are allowed, as net/http allows them).
-func ValidValue(v string) bool {
+// than tab (bytes from 0x80 are allowed, as net/http allows them), as a
+// string or as the bytes read.
+func ValidValue[T ~string | ~[]byte](v T) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
