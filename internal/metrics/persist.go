@@ -163,6 +163,7 @@ func (s *series) appendChangesLocked(dst []byte, st *Store) []byte {
 			continue
 		}
 		sk := s.scratchSketch()
+		ob.settle()
 		b := bucket{start: ob.start, set: ob.set, noSketch: ob.noSketch}
 		if old := s.findLocked(ob.tier, ob.start); old != nil {
 			b.set.merge(old.set)

@@ -159,6 +159,7 @@ func (a *periodAgg) addBucket(b *bucket) {
 }
 
 func (a *periodAgg) addOpen(ob *openBucket) {
+	ob.settle()
 	a.set.merge(ob.set)
 	a.noSketch = a.noSketch || ob.noSketch
 	if a.sk != nil && !a.noSketch && a.sk.MergeWith(ob.sk) != nil {

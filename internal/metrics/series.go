@@ -48,6 +48,11 @@ type openBucket struct {
 	set      StatSet
 	sk       *ddsketch.DDSketch
 	noSketch bool
+	// A run of equal values not yet in sk: runN samples of value runV.
+	// Counters record the same value again and again (1 per request, 0
+	// for no error); a run costs a comparison where the sketch costs a
+	// logarithm. settle moves it into sk before anyone reads sk.
+	runV, runN float64
 }
 
 type bucketRef struct {
@@ -137,10 +142,28 @@ func (ob *openBucket) record(v, count float64, set *StatSet) {
 		v, count = set.Minimum, set.SampleCount
 	} else {
 		ob.set.add(v, count)
+		if ob.runN > 0 && v == ob.runV {
+			ob.runN += count
+			return
+		}
+		ob.settle()
+		ob.runV, ob.runN = v, count
+		return
 	}
 	if ob.sk.AddWithCount(v, count) != nil {
 		ob.noSketch = true
 	}
+}
+
+// settle adds the pending run of equal values to the sketch.
+func (ob *openBucket) settle() {
+	if ob.runN == 0 {
+		return
+	}
+	if ob.sk.AddWithCount(ob.runV, ob.runN) != nil {
+		ob.noSketch = true
+	}
+	ob.runV, ob.runN = 0, 0
 }
 
 // lateLocked merges a point for a period older than every open one into
@@ -150,6 +173,7 @@ func (s *series) lateLocked(tier int, start int64, v, count float64, set *StatSe
 	var ob openBucket
 	ob.sk = sk
 	ob.record(v, count, set)
+	ob.settle()
 	s.mergeClosedLocked(tier, start, ob.set, sk, nil, ob.noSketch)
 	sk.Clear()
 }
@@ -163,6 +187,7 @@ func (s *series) scratchSketch() *ddsketch.DDSketch {
 
 // closeLocked moves an open bucket into its tier and frees the slot.
 func (s *series) closeLocked(ob *openBucket) {
+	ob.settle()
 	s.mergeClosedLocked(ob.tier, ob.start, ob.set, ob.sk, nil, ob.noSketch)
 	ob.sk.Clear()
 	ob.used, ob.set, ob.noSketch = false, StatSet{}, false

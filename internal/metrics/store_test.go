@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,4 +249,100 @@ func TestConcurrentAddFlushQuery(t *testing.T) {
 	if n != 2000 {
 		t.Errorf("SampleCount = %v, want 2000", n)
 	}
+}
+
+// Runs of equal values (a counter's 1 per request) are held back from the
+// sketch until it is read; percentiles must not notice. The same values
+// go to one series in runs and to another scattered, and both must answer
+// alike while the period is open, after a flush and reopen, and once the
+// period has closed.
+func TestRunsOfEqualValuesKeepPercentiles(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	st := openTest(t, dir, c, Options{})
+	runs := MetricID{Namespace: "gw", Name: "Invocations", Dimensions: []Dimension{{"order", "runs"}}}
+	mixed := MetricID{Namespace: "gw", Name: "Invocations", Dimensions: []Dimension{{"order", "mixed"}}}
+	hr, _ := st.Handle(runs, 1)
+	hm, _ := st.Handle(mixed, 1)
+	var vals []float64
+	for _, r := range []struct {
+		v float64
+		n int
+	}{{1, 50}, {9, 1}, {1, 30}, {0, 40}, {250, 5}, {1, 20}, {0.5, 1}} {
+		for range r.n {
+			vals = append(vals, r.v)
+		}
+	}
+	ts := c.Now()
+	for _, v := range vals {
+		if err := hr.Add(ts, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range vals { // a fixed scatter: consecutive values differ
+		hm.Add(ts, vals[(i*7919)%len(vals)])
+	}
+	stats := []string{"p10", "p50", "p75", "p90", "p99", "p99.9", "SampleCount", "Sum", "Minimum", "Maximum", "TM(10%:90%)"}
+	ask := func(st *Store, id MetricID, stat string) float64 {
+		t.Helper()
+		p := mustQuery(t, st, MetricStatQuery{Metric: id, Period: time.Second, Stat: stat, Start: ts, End: ts.Add(time.Second)})
+		if len(p) != 1 {
+			t.Fatalf("%s of %v: %d points", stat, id.Dimensions, len(p))
+		}
+		return p[0].V
+	}
+	check := func(when string, st *Store) {
+		t.Helper()
+		for _, stat := range stats {
+			a, b := ask(st, runs, stat), ask(st, mixed, stat)
+			if a != b {
+				t.Errorf("%s: %s = %v in runs, %v scattered", when, stat, a, b)
+			}
+		}
+		if n := ask(st, runs, "SampleCount"); n != float64(len(vals)) {
+			t.Errorf("%s: SampleCount = %v, want %d", when, n, len(vals))
+		}
+		sorted := slices.Sorted(slices.Values(vals))
+		for _, q := range []float64{0.5, 0.9, 0.99} {
+			n := float64(len(sorted)) // the rank's rounding differs between definitions
+			lo, hi := sorted[int(q*(n-1))], sorted[int(math.Ceil(q*n))-1]
+			if got := ask(st, runs, fmt.Sprintf("p%g", q*100)); got < lo*0.99 || got > hi*1.01 {
+				t.Errorf("%s: p%g = %v, want %v to %v", when, q*100, got, lo, hi)
+			}
+		}
+	}
+	check("open", st)
+	add := func(hr, hm *Handle, ts time.Time) { // a long run, begun after a query settled the last one
+		for range 200 {
+			hr.Add(ts, 0)
+			hm.Add(ts, 0)
+			vals = append(vals, 0)
+		}
+	}
+	add(hr, hm, ts)
+	if err := st.Flush(); err != nil { // the flush settles the run it writes
+		t.Fatal(err)
+	}
+	st2 := openTest(t, dir, c, Options{}) // as after a crash: st is not closed
+	check("reopened", st2)
+
+	// A period pushed out of the open slots settles its run as it closes.
+	hr2, _ := st2.Handle(runs, 1)
+	hm2, _ := st2.Handle(mixed, 1)
+	c.Advance(time.Second)
+	ts = c.Now()
+	prev := vals
+	vals = nil
+	for i, v := range prev {
+		hr2.Add(ts, v)
+		hm2.Add(ts, prev[(i*7919)%len(prev)])
+		vals = append(vals, v)
+	}
+	add(hr2, hm2, ts)
+	for i := range openSlots {
+		c.Advance(time.Second)
+		hr2.Add(ts.Add(time.Duration(i+1)*time.Second), 1)
+		hm2.Add(ts.Add(time.Duration(i+1)*time.Second), 1)
+	}
+	check("closed", st2)
 }
