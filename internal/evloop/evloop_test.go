@@ -1077,3 +1077,50 @@ func TestConnectionsSpreadOverLoops(t *testing.T) {
 		}
 	}
 }
+
+// Loop.Now is the time of the poll that resumed the handler: not before
+// the client sent what woke it, not after the handler read it, and it moves
+// on with the next poll.
+func TestLoopNowIsThePollTime(t *testing.T) {
+	g := newGroup(t, 1)
+	type seen struct{ before, now, after time.Time }
+	got := make(chan seen, 4)
+	addr, _, _ := serve(t, g, func(c *evloop.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64)
+		for range 3 {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			now := c.Loop().Now()
+			got <- seen{now: now, after: time.Now()}
+			c.Write([]byte("ok\n"))
+		}
+	})
+	cl := dial(t, addr)
+	cl.Write([]byte("x")) // the first read may be served by the accept's poll
+	<-got
+	if _, err := readLine(cl); err != nil {
+		t.Fatal(err)
+	}
+	var firsts []time.Time
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+		before := time.Now()
+		cl.Write([]byte("x"))
+		s := <-got
+		if s.now.Before(before) || s.now.After(s.after) {
+			t.Errorf("read %d: Now() = %v, not between the client's write (%v) and the handler's clock (%v)",
+				i, s.now.Format(time.StampMicro), before.Format(time.StampMicro), s.after.Format(time.StampMicro))
+		}
+		firsts = append(firsts, s.now)
+		if _, err := readLine(cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := firsts[1].Sub(firsts[0]); d < 30*time.Millisecond {
+		t.Errorf("Now() moved %v between polls 30 ms apart", d)
+	}
+}

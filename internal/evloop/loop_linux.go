@@ -86,7 +86,8 @@ type Loop struct {
 	events []unix.EpollEvent
 	gen    int32
 	spare  []func()
-	now    int64 // the time of the last poll (unix ns): the clock deadlines are checked against
+	now    int64     // the time of the last poll (unix ns): the clock deadlines are checked against
+	clock  time.Time // the same, with its monotonic reading (Now)
 
 	// The epoll descriptor on Go's poller, to park on when idle.
 	pf     *os.File
@@ -97,6 +98,19 @@ type Loop struct {
 
 // ID is the loop's index in its group, for per-loop state kept by callers.
 func (lp *Loop) ID() int { return lp.id }
+
+// Now is the time the loop last polled for events, read once for every
+// handler that poll resumes: a clock for deadlines and idle times that
+// costs no clock read, behind the true time by the handlers' run since
+// (nginx's cached time). Call it only from the loop's handlers.
+func (lp *Loop) Now() time.Time { return lp.clock }
+
+// tick reads the clock for Now and the deadline checks.
+func (lp *Loop) tick() int64 {
+	lp.clock = time.Now()
+	lp.now = lp.clock.UnixNano()
+	return lp.now
+}
 
 func newLoop(id int) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -231,7 +245,7 @@ func (lp *Loop) run() {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		lp.now = time.Now().UnixNano()
+		lp.tick()
 		for i := 0; i < n; i++ {
 			ev := &lp.events[i]
 			switch {
@@ -294,8 +308,7 @@ func (lp *Loop) ready(ev *unix.EpollEvent) {
 
 // expire resumes the waiters whose deadline passed and sets the next one.
 func (lp *Loop) expire() {
-	now := time.Now().UnixNano()
-	lp.now = now
+	now := lp.tick()
 	lp.nextTimer.Store(0)
 	var due []*coro
 	next := int64(0)

@@ -2,7 +2,10 @@
 
 package evloop
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // Group, Loop, Listener and Conn exist elsewhere only so that callers
 // compile: Default always fails, so none is ever made.
@@ -18,6 +21,7 @@ func Default() (*Group, error)   { return nil, ErrUnsupported }
 func DefaultSize() int           { return 0 }
 func (g *Group) Size() int       { return 0 }
 func (lp *Loop) ID() int         { return 0 }
+func (lp *Loop) Now() time.Time  { return time.Now() }
 func (lp *Loop) Await(f func())  { f() }
 func (lp *Loop) Post(f func())   { f() }
 func (c *Conn) Loop() *Loop      { return nil }

@@ -145,8 +145,8 @@ func (lc *leanClient) put(pc *leanConn) {
 		pc.c.Close()
 		return
 	}
-	pc.idleAt = time.Now()
 	if pc.lp != nil {
+		pc.idleAt = pc.lp.Now()
 		li := lc.onLoop(pc.lp)
 		if len(li.idle) < lc.maxIdle {
 			li.idle = append(li.idle, pc)
@@ -155,6 +155,7 @@ func (lc *leanClient) put(pc *leanConn) {
 		pc.c.Close()
 		return
 	}
+	pc.idleAt = time.Now()
 	lc.mu.Lock()
 	if len(lc.idle) < lc.maxIdle {
 		lc.idle = append(lc.idle, pc)
@@ -206,11 +207,18 @@ func (lc *leanClient) relayTrip(lp *evloop.Loop, r *http.Request, path, rawPath,
 
 func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, path, rawPath, query string, relay bool) (*http.Response, *leanConn, error) {
 	ctx := r.Context()
+	clock := time.Now
+	if lp != nil {
+		clock = lp.Now // deadlines and idle times need no fresher clock
+	}
 	for {
-		now := time.Now()
+		now := clock()
 		pc, reused, err := lc.get(ctx, lp, now)
 		if err != nil {
 			return nil, nil, err
+		}
+		if !reused {
+			now = clock() // after a dial: the header timeout starts now
 		}
 		res, relayed, err := lc.exchange(ctx, pc, r, path, rawPath, query, now, relay)
 		if err == nil {

@@ -45,11 +45,15 @@ type conn struct {
 
 // waitUntil sets nc's read deadline to wait from now (none for 0),
 // lazily: a keep-alive connection may be closed up to the lazy margin
-// early.
+// early. On an event loop, now is the loop's clock.
 func (c *conn) waitUntil(wait time.Duration) {
 	var t time.Time
 	if wait > 0 {
-		t = time.Now().Add(wait)
+		if c.loop != nil {
+			t = c.loop.Loop().Now().Add(wait)
+		} else {
+			t = time.Now().Add(wait)
+		}
 	}
 	if c.rdl.Move(t, wait) {
 		c.nc.SetReadDeadline(t)
