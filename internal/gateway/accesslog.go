@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -40,7 +41,7 @@ func (g *Gateway) logAccess(r *http.Request, x *exchange) {
 
 func appendAccessLine(b []byte, r *http.Request, x *exchange, d time.Duration) []byte {
 	b = append(b, `{"time":"`...)
-	b = x.start.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = appendLogTime(b, x.start)
 	b = append(b, `","route":`...)
 	route := ""
 	if x.route != nil {
@@ -52,7 +53,7 @@ func appendAccessLine(b []byte, r *http.Request, x *exchange, d time.Duration) [
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(x.status), 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	b = appendMillis(b, d)
 	b = append(b, `,"request_id":`...)
 	id := ""
 	if len(x.reqID) > 0 {
@@ -116,4 +117,51 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// logSecond is the text of one UTC second, "2006-01-02T15:04:05".
+type logSecond struct {
+	unix int64
+	text string
+}
+
+var lastLogSecond atomic.Pointer[logSecond]
+
+// appendLogTime appends t in UTC as time.RFC3339Nano does, formatting the
+// date and time of day once a second.
+func appendLogTime(b []byte, t time.Time) []byte {
+	sec, ns := t.Unix(), t.Nanosecond()
+	ls := lastLogSecond.Load()
+	if ls == nil || ls.unix != sec {
+		ls = &logSecond{unix: sec, text: time.Unix(sec, 0).UTC().Format("2006-01-02T15:04:05")}
+		lastLogSecond.Store(ls)
+	}
+	b = append(b, ls.text...)
+	if ns != 0 { // nine digits, trailing zeros dropped
+		var f [10]byte
+		f[0] = '.'
+		for i := 9; i >= 1; i-- {
+			f[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for f[n-1] == '0' {
+			n--
+		}
+		b = append(b, f[:n]...)
+	}
+	return append(b, 'Z')
+}
+
+// appendMillis appends d in milliseconds with three decimals, rounded to
+// the nearest microsecond.
+func appendMillis(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		b = append(b, '-')
+		d = -d
+	}
+	us := (int64(d) + 500) / 1000
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }

@@ -58,6 +58,8 @@ func TestRequestID(t *testing.T) {
 				}
 			} else if !hex16.MatchString(got) {
 				t.Errorf("X-Request-Id = %q, want 16 generated hex digits", got)
+			} else if tp := res.echo(t).Header.Get("Traceparent"); len(tp) != 55 || tp[36:52] != got {
+				t.Errorf("generated X-Request-Id %q is not the forwarded traceparent's parent-id (%q)", got, tp)
 			}
 		})
 	}

@@ -130,24 +130,13 @@ func saneRequestID(s string) bool {
 	return true
 }
 
-func newRequestID() string {
-	var b [16]byte
-	putHex(b[:], rand.Uint64())
-	return string(b[:])
-}
-
 // applyTraceHeaders sets X-Request-Id and traceparent on the request about
 // to be forwarded and X-Request-Id on the response. It returns the request
 // id header value (one element, shared by both header maps and never
-// modified) and the trace id.
+// modified) and the trace id. A request id the gateway makes is its span's
+// id (the forwarded traceparent's parent-id): 16 random hex digits that
+// also find the request's span.
 func applyTraceHeaders(w http.ResponseWriter, h http.Header) (reqID []string, traceID string) {
-	if v := h[hdrRequestID]; len(v) == 1 && saneRequestID(v[0]) {
-		reqID = v[:1:1]
-	} else {
-		reqID = []string{newRequestID()}
-		h[hdrRequestID] = reqID
-	}
-	w.Header()[hdrRequestID] = reqID
 	var tp traceParent
 	valid := false
 	if v := h[hdrTraceparent]; len(v) == 1 {
@@ -158,5 +147,12 @@ func applyTraceHeaders(w http.ResponseWriter, h http.Header) (reqID []string, tr
 	}
 	hdr, traceID := outgoingTraceparent(tp, valid)
 	h[hdrTraceparent] = []string{hdr}
+	if v := h[hdrRequestID]; len(v) == 1 && saneRequestID(v[0]) {
+		reqID = v[:1:1]
+	} else {
+		reqID = []string{hdr[36:52]}
+		h[hdrRequestID] = reqID
+	}
+	w.Header()[hdrRequestID] = reqID
 	return reqID, traceID
 }

@@ -317,15 +317,29 @@ type writer interface {
 }
 
 func writeStatus(b writer, code int) {
-	b.WriteString("HTTP/1.1 ")
-	b.WriteString(strconv.Itoa(code))
-	b.WriteByte(' ')
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		b.WriteString(statusLines[code])
+		return
+	}
+	b.WriteString(statusLine(code))
+}
+
+// statusLines are the status lines of the codes net/http names.
+var statusLines = func() (lines [600]string) {
+	for code := range lines {
+		if http.StatusText(code) != "" {
+			lines[code] = statusLine(code)
+		}
+	}
+	return lines
+}()
+
+func statusLine(code int) string {
 	text := http.StatusText(code)
 	if text == "" {
 		text = "status code " + strconv.Itoa(code)
 	}
-	b.WriteString(text)
-	b.WriteString("\r\n")
+	return "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
 }
 
 // writeField writes one header line; CR and LF in the value become
