@@ -7,11 +7,12 @@
 #   nginx-dflt  the same nginx with its default access log (combined format, unbuffered)
 #   caddy       wrk -> caddy reverse_proxy  -> upstream
 #   holdfast    wrk -> holdfast serve (kill switch + telemetry + access log on) -> upstream
-# Prints requests/s and p99 for each (best round), each proxy's CPU time
-# per request (median of rounds; nginx with its workers) and holdfast's
-# ratios to nginx and Caddy: best round against best round, and the median
-# of the rounds' own holdfast/nginx ratios (steadier when the machine's
-# speed drifts between rounds).
+# Every proxy is started afresh for each of its runs. Prints requests/s and
+# p99 for each (best round), each proxy's CPU time per request (median of
+# rounds; nginx with its workers) and holdfast's ratios to nginx and Caddy:
+# best round against best round, and the median of the rounds' own
+# holdfast/nginx ratios (steadier when the machine's speed drifts between
+# rounds).
 #
 #   bash bench/gateway.sh                # 10 s per run, 64 connections, 2 wrk threads
 #   DURATION=20s CONNS=128 ROUNDS=3 bash bench/gateway.sh
@@ -89,8 +90,6 @@ nginx_conf proxy "log_format hf escape=json '{\"time\":\"\$time_iso8601\",\"rout
   access_log $work/proxy/access.log hf buffer=64k flush=1s; keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 128; }
   server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
-"$NGINX" -c "$work/proxy/nginx.conf" -e "$work/proxy/error.log" & pids+=($!)
-NGX_PID=$!
 
 # The same nginx with a short text access log (about a third of the bytes
 # per line): the figure beside it shows what logging costs each side.
@@ -98,16 +97,12 @@ nginx_conf proxytext "log_format main '\$remote_addr [\$time_local] \"\$request\
   access_log $work/proxytext/access.log main buffer=64k flush=1s; keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 128; }
   server { listen 127.0.0.1:$NGXT; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
-"$NGINX" -c "$work/proxytext/nginx.conf" -e "$work/proxytext/error.log" & pids+=($!)
-NGXT_PID=$!
 
 # And nginx as shipped: its default access log (the combined format,
 # written line by line).
 nginx_conf proxydefault "access_log $work/proxydefault/access.log; keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 128; }
   server { listen 127.0.0.1:$NGXD; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
-"$NGINX" -c "$work/proxydefault/nginx.conf" -e "$work/proxydefault/error.log" & pids+=($!)
-NGXD_PID=$!
 
 # Caddy as a plain reverse proxy.
 cat > "$work/Caddyfile" <<EOF
@@ -119,8 +114,6 @@ http://127.0.0.1:$CAD {
   reverse_proxy 127.0.0.1:$UP
 }
 EOF
-HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 & pids+=($!)
-CAD_PID=$!
 
 # holdfast with a kill switch, telemetry and its JSON access log on.
 mkdir -p "$work/hf"
@@ -147,11 +140,31 @@ routes:
     fallback:
       upstream: mock
 EOF
-"$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >"$work/hf/out.log" 2>&1 & pids+=($!)
-HF_PID=$!
+wait_port "$UP"
 
-for p in $UP $NGX $NGXT $NGXD $CAD $HF; do wait_port "$p"; done
-curl -fsS "http://127.0.0.1:$HF/" >/dev/null
+# start NAME -> starts the proxy NAME in the background; its pid in
+# pid_of[NAME], once its port answers. stop NAME ends it.
+declare -A pid_of
+start() {
+  case $1 in
+    nginx) "$NGINX" -c "$work/proxy/nginx.conf" -e "$work/proxy/error.log" & ;;
+    nginx-text) "$NGINX" -c "$work/proxytext/nginx.conf" -e "$work/proxytext/error.log" & ;;
+    nginx-dflt) "$NGINX" -c "$work/proxydefault/nginx.conf" -e "$work/proxydefault/error.log" & ;;
+    caddy) HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >>"$work/caddy.log" 2>&1 & ;;
+    holdfast) "$work/holdfast" serve --config "$work/hf/holdfast.yaml" --log-level warn >>"$work/hf/out.log" 2>&1 & ;;
+    *) return 0 ;;
+  esac
+  pid_of[$1]=$!
+  pids+=($!)
+  wait_port "$2"
+}
+stop() {
+  local p=${pid_of[$1]:-}
+  [ -n "$p" ] || return 0
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  pid_of[$1]=
+}
 
 # cputicks PID -> user+system clock ticks used so far by PID and its
 # children (nginx's workers)
@@ -179,21 +192,24 @@ run() {
   echo "$rps $p99 $cpu"
 }
 
-declare -A best_rps best_p99 cpus pid_of=([nginx]=$NGX_PID [nginx-text]=$NGXT_PID [nginx-dflt]=$NGXD_PID [caddy]=$CAD_PID [holdfast]=$HF_PID)
+declare -A best_rps best_p99 cpus round_rps
 targets=(direct:$UP nginx:$NGX nginx-text:$NGXT nginx-dflt:$NGXD caddy:$CAD holdfast:$HF)
-for t in "${targets[@]}"; do run "${t%%:*}" "${t##*:}" >/dev/null; done # warm-up, discarded
-declare -A round_rps
 ratios=""; ratios_text=""; ratios_dflt=""
 n=${#targets[@]}
 for r in $(seq 1 "$ROUNDS"); do
   # Each round starts with another target, so that none always runs right
-  # after the same neighbour (Caddy's garbage collection, say), and the
-  # machine settles for a second between runs.
+  # after the same neighbour (Caddy's garbage collection, say). Every
+  # proxy is started afresh for its run and warmed up for a second, so
+  # that one process's luck (where its threads and memory landed) does not
+  # decide every round; the machine settles for a second before each run.
   for i in $(seq 0 $((n - 1))); do
     t=${targets[$(( (i + r - 1) % n ))]}
     name=${t%%:*}; port=${t##*:}
+    start "$name" "$port"
+    wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$port/orders" >/dev/null 2>&1 # warm-up, discarded
     sleep 1
     read -r rps p99 cpu < <(run "$name" "$port" "${pid_of[$name]:-}")
+    stop "$name"
     echo "round $r: $name $rps req/s p99 ${p99} ms cpu ${cpu} us/request" >&2
     cpus[$name]="${cpus[$name]:-} $cpu"
     round_rps[$name]=$rps
@@ -213,7 +229,7 @@ printf '%-10s %12s %10s %16s\n' target "req/s" "p99 ms" "cpu us/request"
 for t in "${targets[@]}"; do
   name=${t%%:*}
   cpu=-
-  [ -z "${pid_of[$name]:-}" ] || cpu=$(median <<<"${cpus[$name]}")
+  [ "$name" = direct ] || cpu=$(median <<<"${cpus[$name]}")
   printf '%-10s %12s %10s %16s\n' "$name" "${best_rps[$name]}" "${best_p99[$name]}" "$cpu"
 done
 awk -v h="${best_rps[holdfast]}" -v n="${best_rps[nginx]}" -v t="${best_rps[nginx-text]}" -v d="${best_rps[nginx-dflt]}" -v c="${best_rps[caddy]}" \
