@@ -56,12 +56,12 @@ func appendAccessLine(b []byte, r *http.Request, x *exchange, d time.Duration) [
 	b = appendMillis(b, d)
 	b = append(b, `,"request_id":`...)
 	id := ""
-	if len(x.reqID) > 0 {
-		id = x.reqID[0]
+	if len(x.trace.reqID) > 0 {
+		id = x.trace.reqID[0]
 	}
 	b = appendJSONString(b, id)
 	b = append(b, `,"trace_id":"`...)
-	b = append(b, x.traceID...) // lowercase hex
+	b = append(b, x.trace.traceID...) // lowercase hex
 	b = append(b, `","method":`...)
 	b = appendJSONString(b, r.Method)
 	b = append(b, `,"path":`...)

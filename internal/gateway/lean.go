@@ -193,19 +193,19 @@ func (lc *leanClient) closeIdle() {
 // request is idempotent, so sending it again is safe.
 //
 // lp is the event loop serving the request, nil when a goroutine does.
-func (lc *leanClient) roundTrip(lp *evloop.Loop, r *http.Request, path, rawPath, query string) (*http.Response, error) {
-	res, _, err := lc.trip(lp, r, path, rawPath, query, false)
+func (lc *leanClient) roundTrip(lp *evloop.Loop, r *http.Request, ff *fwdFields, path, rawPath, query string) (*http.Response, error) {
+	res, _, err := lc.trip(lp, r, ff, path, rawPath, query, false)
 	return res, err
 }
 
 // relayTrip is roundTrip for a client writer that takes a raw head: when
 // the upstream's head is one to relay, the answer is pc, its head in pc.rh
 // and its body next in pc.br (see relay); otherwise res, as from roundTrip.
-func (lc *leanClient) relayTrip(lp *evloop.Loop, r *http.Request, path, rawPath, query string) (res *http.Response, pc *leanConn, err error) {
-	return lc.trip(lp, r, path, rawPath, query, true)
+func (lc *leanClient) relayTrip(lp *evloop.Loop, r *http.Request, ff *fwdFields, path, rawPath, query string) (res *http.Response, pc *leanConn, err error) {
+	return lc.trip(lp, r, ff, path, rawPath, query, true)
 }
 
-func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, path, rawPath, query string, relay bool) (*http.Response, *leanConn, error) {
+func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, ff *fwdFields, path, rawPath, query string, relay bool) (*http.Response, *leanConn, error) {
 	ctx := r.Context()
 	clock := time.Now
 	if lp != nil {
@@ -220,7 +220,7 @@ func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, path, rawPath, quer
 		if !reused {
 			now = clock() // after a dial: the header timeout starts now
 		}
-		res, relayed, err := lc.exchange(ctx, pc, r, path, rawPath, query, now, relay)
+		res, relayed, err := lc.exchange(ctx, pc, r, ff, path, rawPath, query, now, relay)
 		if err == nil {
 			if relayed {
 				return nil, pc, nil
@@ -235,7 +235,7 @@ func (lc *leanClient) trip(lp *evloop.Loop, r *http.Request, path, rawPath, quer
 	}
 }
 
-func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, path, rawPath, query string, now time.Time, relay bool) (*http.Response, bool, error) {
+func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Request, ff *fwdFields, path, rawPath, query string, now time.Time, relay bool) (*http.Response, bool, error) {
 	if lc.headerTO > 0 {
 		pc.setDeadline(now.Add(lc.headerTO), lc.headerTO)
 	}
@@ -243,7 +243,12 @@ func (lc *leanClient) exchange(ctx context.Context, pc *leanConn, r *http.Reques
 	if ctx.Done() != nil { // the fast path's requests cannot be canceled
 		stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
 	}
-	pc.wbuf = appendRequest(pc.wbuf[:0], r.Method, lc.u.host, path, rawPath, query, r.Header)
+	pc.wbuf = appendRequestLine(pc.wbuf[:0], r.Method, lc.u.host, path, rawPath, query)
+	if ff != nil {
+		pc.wbuf = ff.appendFields(pc.wbuf, r.Header)
+	} else {
+		pc.wbuf = appendFields(pc.wbuf, r.Header)
+	}
 	if pc.raw != nil && pc.br.Buffered() == 0 {
 		// Written by the response's first read, which then waits for
 		// the answer without a read that finds nothing first.
@@ -426,11 +431,8 @@ func (b *leanBody) Close() error {
 	return nil
 }
 
-// appendRequest appends an HTTP/1.1 request head without a body to b. The
-// header comes from the server's parser or from the gateway, but a value
-// with a line break is dropped all the same: it could forge a header
-// upstream.
-func appendRequest(b []byte, method, host, path, rawPath, query string, h http.Header) []byte {
+// appendRequestLine appends an HTTP/1.1 request line and its Host field.
+func appendRequestLine(b []byte, method, host, path, rawPath, query string) []byte {
 	b = append(b, method...)
 	b = append(b, ' ')
 	switch {
@@ -449,25 +451,130 @@ func appendRequest(b []byte, method, host, path, rawPath, query string, h http.H
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
-	b = append(b, "\r\n"...)
+	return append(b, "\r\n"...)
+}
+
+// appendFields appends the fields of h, prepared for the upstream, and the
+// blank line that ends the head.
+func appendFields(b []byte, h http.Header) []byte {
 	for k, vv := range h {
-		if k == "Host" || !safeHeaderText(k) {
-			continue
-		}
-		for _, v := range vv {
-			if v == "" && k == "User-Agent" {
-				continue
-			}
-			if !safeHeaderText(v) {
-				continue
-			}
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
+		b = appendFieldLines(b, k, vv)
 	}
 	return append(b, "\r\n"...)
+}
+
+// appendFieldLines appends k's lines. The header comes from the server's
+// parser or from the gateway, but a value with a line break is dropped all
+// the same: it could forge a header upstream. Host is on the request line's
+// side; an empty User-Agent means none (prepareHeaders' "no Go default").
+func appendFieldLines(b []byte, k string, vv []string) []byte {
+	if k == "Host" || !safeHeaderText(k) {
+		return b
+	}
+	for _, v := range vv {
+		if v == "" && k == "User-Agent" {
+			continue
+		}
+		if !safeHeaderText(v) {
+			continue
+		}
+		b = append(b, k...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// fwdFields are the fields the gateway adds to a request it forwards, for
+// the lean client to write after the client's own when the client's header
+// is plain (plainHeader): the same head as the trace headers applied and
+// prepareHeaders run on the map, without editing the map.
+type fwdFields struct {
+	trace         *traceHeaders
+	forwardedFor  string // the client's IP and the X-Forwarded-For before it; "" for none
+	ip            bool   // forwardedFor replaces the client's X-Forwarded-For
+	proto, fwHost string // X-Forwarded-Proto and -Host ("" for none)
+}
+
+func newFwdFields(r *http.Request, th *traceHeaders) fwdFields {
+	ff := fwdFields{trace: th, proto: "http", fwHost: r.Host}
+	if r.TLS != nil {
+		ff.proto = "https"
+	}
+	if ip := remoteIP(r.RemoteAddr); ip != "" {
+		ff.ip = true
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		ff.forwardedFor = ip
+	}
+	return ff
+}
+
+// appendFields appends the client's fields of h that go upstream as they
+// are, the forwarded ones and the blank line.
+func (ff *fwdFields) appendFields(b []byte, h http.Header) []byte {
+	for k, vv := range h {
+		switch k {
+		case "Connection", hdrTraceparent, hdrRequestID, "X-Forwarded-Proto":
+			continue
+		case hdrTracestate:
+			if !ff.trace.keepTracestate {
+				continue
+			}
+		case "X-Forwarded-For":
+			if ff.ip {
+				continue
+			}
+		case "X-Forwarded-Host":
+			if ff.fwHost != "" {
+				continue
+			}
+		}
+		b = appendFieldLines(b, k, vv)
+	}
+	b = appendFieldLines(b, hdrTraceparent, []string{ff.trace.traceparent})
+	b = appendFieldLines(b, hdrRequestID, ff.trace.reqID)
+	if ff.ip {
+		b = appendFieldLines(b, "X-Forwarded-For", []string{ff.forwardedFor})
+	}
+	b = appendFieldLines(b, "X-Forwarded-Proto", []string{ff.proto})
+	if ff.fwHost != "" {
+		b = appendFieldLines(b, "X-Forwarded-Host", []string{ff.fwHost})
+	}
+	return append(b, "\r\n"...)
+}
+
+// plainHeader reports whether h, a client's request header, has no
+// hop-by-hop field but a Connection of keep-alive and close (naming no
+// field present), so that the forwarded head is h's fields less the
+// replaced ones plus fwdFields'.
+func plainHeader(h http.Header) bool {
+	for k, vv := range h {
+		switch k {
+		case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+			return false
+		case "Connection":
+			for _, v := range vv {
+				for v != "" {
+					var tok string
+					tok, v, _ = strings.Cut(v, ",")
+					switch tok = strings.TrimSpace(tok); {
+					case tok == "", strings.EqualFold(tok, "keep-alive"):
+					case strings.EqualFold(tok, "close"):
+						if _, ok := h["Close"]; ok {
+							return false
+						}
+					default:
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
 }
 
 func safeHeaderText(s string) bool {

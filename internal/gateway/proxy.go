@@ -25,8 +25,21 @@ type exchange struct {
 	kind     ErrKind
 	bytes    int64
 	attempts int
-	reqID    []string
-	traceID  string
+	trace    traceHeaders
+	// prepared: r.Header has been turned into the upstream's (the trace
+	// headers applied, prepareHeaders run); until then the lean client
+	// may write the forwarded fields itself (plainHeader).
+	prepared bool
+	upType   string // prepareHeaders' answer, once prepared
+}
+
+// prepare turns r.Header into the upstream's, once.
+func (x *exchange) prepare(r *http.Request) {
+	if !x.prepared {
+		x.trace.apply(r.Header)
+		x.upType = prepareHeaders(r)
+		x.prepared = true
+	}
 }
 
 // ServeHTTP routes, applies the kill switch and forwards the request.
@@ -36,7 +49,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header == nil {
 		r.Header = make(http.Header)
 	}
-	x.reqID, x.traceID = applyTraceHeaders(w, r.Header)
+	x.trace = traceFor(r.Header)
+	w.Header()[hdrRequestID] = x.trace.reqID
 	p, cleaned := cleanPath(r.URL.Path)
 	rt := g.match(r, p)
 	if rt == nil {
@@ -55,6 +69,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := ""
 	if rt.hashed || rt.killSwitch != "" {
+		if rt.key.kind == hkHeader && (rt.key.name == hdrRequestID || rt.key.name == hdrTraceparent) {
+			x.prepare(r) // the key is what goes upstream
+		}
 		key = rt.clientKey(r)
 	}
 	if rt.killSwitch != "" && !g.switchOn(rt, key) {
@@ -107,7 +124,14 @@ func (g *Gateway) tooLargeReply(w http.ResponseWriter, x *exchange) {
 // upstream), retrying an idempotent request on another target when the
 // connection could not be made.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *exchange, p, rawP, key string, fallback bool) {
-	upType := prepareHeaders(r)
+	var ff *fwdFields // the forwarded fields, for the lean client to write itself
+	var fwd fwdFields
+	if !x.prepared && plainHeader(r.Header) {
+		fwd = newFwdFields(r, &x.trace)
+		ff = &fwd
+	} else {
+		x.prepare(r)
+	}
 	var body *reqBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = &reqBody{rc: r.Body, limit: g.maxBody}
@@ -132,23 +156,25 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, x *
 		x.attempts++
 		var res *http.Response
 		var err error
-		if lean := t.up.lean; lean != nil && body == nil && upType == "" && retryable {
+		if lean := t.up.lean; lean != nil && body == nil && x.upType == "" && retryable {
 			outPath, outRaw := rt.upstreamPath(t.up, p, rawP)
 			if rw, ok := w.(rawHeaderWriter); ok {
 				var pc *leanConn
-				res, pc, err = lean.relayTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
+				res, pc, err = lean.relayTrip(loopOf(w), r, ff, outPath, outRaw, r.URL.RawQuery)
 				if pc != nil {
 					g.respondRelay(rw, x, t, lean, pc, attemptStart)
 					return
 				}
 			} else {
-				res, err = lean.roundTrip(loopOf(w), r, outPath, outRaw, r.URL.RawQuery)
+				res, err = lean.roundTrip(loopOf(w), r, ff, outPath, outRaw, r.URL.RawQuery)
 			}
 		} else {
+			x.prepare(r)
+			ff = nil
 			res, err = t.up.transport.RoundTrip(newOutbound(r, rt, t.up, p, rawP, body))
 		}
 		if err == nil {
-			g.respond(w, x, t, res, attemptStart, upType)
+			g.respond(w, x, t, res, attemptStart, x.upType)
 			return
 		}
 		if body != nil && body.over.Load() {
@@ -259,7 +285,7 @@ func (g *Gateway) respond(w http.ResponseWriter, x *exchange, t *target, res *ht
 	for k, v := range res.Header {
 		wh[k] = v // the response is ours: its value slices can be shared
 	}
-	wh[hdrRequestID] = x.reqID
+	wh[hdrRequestID] = x.trace.reqID
 	var announced []string
 	if len(res.Trailer) > 0 {
 		announced = make([]string, 0, len(res.Trailer))
@@ -331,7 +357,7 @@ type rawHeaderWriter interface {
 func (g *Gateway) respondRelay(w rawHeaderWriter, x *exchange, t *target, lc *leanClient, pc *leanConn, attemptStart time.Time) {
 	status := pc.rh.status
 	kind := g.answered(t, status)
-	w.Header()[hdrRequestID] = x.reqID
+	w.Header()[hdrRequestID] = x.trace.reqID
 	w.WriteRawHeader(status, pc.rh.fields, pc.rh.hasDate, pc.rh.cl)
 	x.status = status
 	n, rerr, werr := lc.relay(pc, w)

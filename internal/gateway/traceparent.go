@@ -130,29 +130,46 @@ func saneRequestID(s string) bool {
 	return true
 }
 
-// applyTraceHeaders sets X-Request-Id and traceparent on the request about
-// to be forwarded and X-Request-Id on the response. It returns the request
-// id header value (one element, shared by both header maps and never
-// modified) and the trace id. A request id the gateway makes is its span's
-// id (the forwarded traceparent's parent-id): 16 random hex digits that
-// also find the request's span.
-func applyTraceHeaders(w http.ResponseWriter, h http.Header) (reqID []string, traceID string) {
+// traceHeaders are the X-Request-Id and traceparent a request is forwarded
+// with.
+type traceHeaders struct {
+	// reqID is the X-Request-Id value (one element, shared by the
+	// response's and the request's header maps and never modified). A
+	// request id the gateway makes is its span's id (the forwarded
+	// traceparent's parent-id): 16 random hex digits that also find the
+	// request's span.
+	reqID []string
+	// traceparent is the header to forward; traceID is its trace id.
+	traceparent, traceID string
+	// keepTracestate: the incoming traceparent was valid, so its
+	// tracestate goes along; otherwise tracestate is dropped.
+	keepTracestate bool
+}
+
+// traceFor works out the trace headers for a request with header h,
+// without changing h.
+func traceFor(h http.Header) traceHeaders {
 	var tp traceParent
 	valid := false
 	if v := h[hdrTraceparent]; len(v) == 1 {
 		tp, valid = parseTraceparent(v[0])
 	}
-	if !valid {
+	var th traceHeaders
+	th.keepTracestate = valid
+	th.traceparent, th.traceID = outgoingTraceparent(tp, valid)
+	if v := h[hdrRequestID]; len(v) == 1 && saneRequestID(v[0]) {
+		th.reqID = v[:1:1]
+	} else {
+		th.reqID = []string{th.traceparent[36:52]}
+	}
+	return th
+}
+
+// apply sets the trace headers in h, the header about to be forwarded.
+func (th *traceHeaders) apply(h http.Header) {
+	if !th.keepTracestate {
 		delete(h, hdrTracestate)
 	}
-	hdr, traceID := outgoingTraceparent(tp, valid)
-	h[hdrTraceparent] = []string{hdr}
-	if v := h[hdrRequestID]; len(v) == 1 && saneRequestID(v[0]) {
-		reqID = v[:1:1]
-	} else {
-		reqID = []string{hdr[36:52]}
-		h[hdrRequestID] = reqID
-	}
-	w.Header()[hdrRequestID] = reqID
-	return reqID, traceID
+	h[hdrTraceparent] = []string{th.traceparent}
+	h[hdrRequestID] = th.reqID
 }

@@ -31,7 +31,7 @@ func (g *Gateway) upgrade(w http.ResponseWriter, x *exchange, t *target, res *ht
 	removeHopByHop(res.Header)
 	res.Header["Connection"] = connUpgrade
 	res.Header["Upgrade"] = []string{resUp}
-	res.Header[hdrRequestID] = x.reqID
+	res.Header[hdrRequestID] = x.trace.reqID
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	res.Header.Write(brw)
 	brw.WriteString("\r\n")
