@@ -149,12 +149,10 @@ func (c *conn) serveFrom(resumed bool) {
 // buffer, from its event loop to a goroutine of its own, which serves it
 // from then on; false when it could not.
 func (c *conn) leaveLoop() bool {
-	gc, err := c.loop.Detach()
+	rc, err := c.detach()
 	if err != nil {
 		return false
 	}
-	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: gc, buf: bytes.Clone(buffered)}
 	c.s.mu.Lock()
 	closed := c.state.Load() == stateClosed // by Close, while it was detached
 	if !closed {
@@ -327,8 +325,7 @@ func (c *conn) handOver() bool {
 	if c.loop != nil {
 		return c.handOverFromLoop()
 	}
-	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
+	rc := c.replay(c.nc)
 	c.waitUntil(0)
 	c.state.Store(stateClosed)
 	ok := c.s.handed.give(rc)
@@ -342,12 +339,10 @@ func (c *conn) handOver() bool {
 // connection of Go's poller, and from a goroutine, since the loop must not
 // wait for the fallback server to accept it.
 func (c *conn) handOverFromLoop() bool {
-	gc, err := c.loop.Detach()
+	rc, err := c.detach()
 	if err != nil {
 		return false
 	}
-	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: gc, buf: bytes.Clone(buffered)}
 	c.state.Store(stateClosed)
 	c.s.forget(c)
 	go func() {
@@ -356,6 +351,23 @@ func (c *conn) handOverFromLoop() bool {
 		}
 	}()
 	return true
+}
+
+// detach takes the connection out of its event loop, onto Go's poller,
+// with the bytes read so far still to be read.
+func (c *conn) detach() (*replayConn, error) {
+	gc, err := c.loop.Detach()
+	if err != nil {
+		return nil, err
+	}
+	return c.replay(gc), nil
+}
+
+// replay is nc with the bytes read from the connection so far (and not
+// yet parsed) in front.
+func (c *conn) replay(nc net.Conn) *replayConn {
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	return &replayConn{Conn: nc, buf: bytes.Clone(buffered)}
 }
 
 // replayConn returns buf before reading from the connection.
