@@ -95,36 +95,7 @@ func TestLoopKeepAliveRequests(t *testing.T) {
 
 func TestLoopConcurrentClients(t *testing.T) {
 	x := startLoop(t, http.HandlerFunc(loopEcho), always, nil)
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100; i++ {
-				path := fmt.Sprintf("/g%d/%d", g, i)
-				res, err := cl.Get("http://" + x.addr + path)
-				if err != nil {
-					errs <- err
-					return
-				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if !strings.HasPrefix(string(b), "GET "+path+" ") || res.Header.Get("X-Via") != "fast" || !inLoop(res) {
-					errs <- fmt.Errorf("%s: %q via %q loop %q", path, b, res.Header.Get("X-Via"), res.Header.Get("X-Loop"))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	concurrentGets(t, x.addr, 100, inLoop)
 }
 
 // A request Loopable refuses moves its connection to a goroutine for good;
