@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -552,24 +553,24 @@ func (ff *fwdFields) appendFields(b []byte, h http.Header) []byte {
 // replaced ones plus fwdFields'.
 func plainHeader(h http.Header) bool {
 	for k, vv := range h {
-		switch k {
-		case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-			return false
-		case "Connection":
-			for _, v := range vv {
-				for v != "" {
-					var tok string
-					tok, v, _ = strings.Cut(v, ",")
-					switch tok = strings.TrimSpace(tok); {
-					case tok == "", strings.EqualFold(tok, "keep-alive"):
-					case strings.EqualFold(tok, "close"):
-						if _, ok := h["Close"]; ok {
-							return false
-						}
-					default:
+		if k != "Connection" {
+			if slices.Contains(hopHeaders[:], k) {
+				return false
+			}
+			continue
+		}
+		for _, v := range vv {
+			for v != "" {
+				var tok string
+				tok, v, _ = strings.Cut(v, ",")
+				switch tok = strings.TrimSpace(tok); {
+				case tok == "", strings.EqualFold(tok, "keep-alive"):
+				case strings.EqualFold(tok, "close"):
+					if _, ok := h["Close"]; ok {
 						return false
 					}
+				default:
+					return false
 				}
 			}
 		}
